@@ -1,0 +1,124 @@
+"""Column names of the frames that flow between stages, and of the machine exports.
+
+The export column lists are a contract: later versions add columns, never rename or remove one.
+"""
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+# --- canonical demand record (after ingest) -------------------------------------------------------
+DEMAND_ID = "demand_id"  # "D" + 16 hex chars; stable across runs and row orders (see ingest.demand_id)
+CALL_ID = "call_id"
+EXTERNAL_ID = "external_id"  # the submitter's own 需求编号, as given ("" when absent)
+SOURCE_FILE = "source_file"  # file name only, never a path
+SOURCE_ROW = "source_row"  # row number as the user sees it in the file (spreadsheet row, or JSONL line)
+TITLE = "title"
+TEXT = "text"
+ENTERPRISE = "enterprise"
+CREDIT_CODE = "credit_code"  # 统一社会信用代码: the enterprise's identity when given
+REGION = "region"  # one of Sichuan's 21 市州, or the raw value when it is not one
+CONTACT = "contact"
+PHONE = "phone"
+FUNDING = "funding_wan"  # 拟投入资金, in 万元 (float, NaN when absent or unreadable)
+COOP_MODE = "coop_mode"
+DEADLINE = "deadline"
+FLAGS = "flags"  # ";"-joined flag codes, see ingest.FLAG_LABELS
+CONTENT_HASH = "content_hash"
+
+# --- text stages ----------------------------------------------------------------------------------
+NORM_TITLE = "norm_title"
+NORM_TEXT = "norm_text"
+CORE_TEXT = "core_text"  # title + body with form boilerplate removed: what dedup and mapping read
+TOKENS = "tokens"  # space-joined segmented terms of core_text, stopwords removed
+
+# --- duplicates -----------------------------------------------------------------------------------
+DUPLICATE_GROUP = "duplicate_group"  # "G" + smallest member demand_id's hex; "" for a demand with no duplicate
+DUPLICATE_KIND = "duplicate_kind"  # exact / near / "" (later: reworded)
+DUPLICATE_SCORE = "duplicate_score"  # similarity to the group representative in [0, 1]
+DUPLICATE_OF = "duplicate_of"  # the group representative's demand_id ("" for the representative itself)
+DUPLICATE_REASON = "duplicate_reason"
+
+# --- mapping --------------------------------------------------------------------------------------
+INDUSTRY_ID = "industry_id"
+INDUSTRY = "industry"
+CHAIN_ID = "chain_id"
+CHAIN = "chain"
+CONFIDENCE = "confidence"  # chain-level confidence in [0, 1]
+INDUSTRY_CONFIDENCE = "industry_confidence"
+EVIDENCE = "evidence"  # human-readable Chinese evidence
+ALTERNATIVES = "alternatives"  # "CHAIN_ID:score;..." top-3 other candidates
+SECONDARY_CHAIN_ID = "secondary_chain_id"
+NEEDS_REVIEW = "needs_review"
+REVIEW_REASON = "review_reason"
+
+# --- clusters -------------------------------------------------------------------------------------
+CLUSTER_ID = "cluster_id"  # "C" + smallest member demand_id's hex
+CLUSTER_LABEL = "cluster_label"
+
+NONE = "NONE"
+
+DEMANDS_EXPORT_COLUMNS = [
+    DEMAND_ID,
+    EXTERNAL_ID,
+    CALL_ID,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    TITLE,
+    TEXT,
+    ENTERPRISE,
+    CREDIT_CODE,
+    REGION,
+    FUNDING,
+    COOP_MODE,
+    DEADLINE,
+    INDUSTRY_ID,
+    INDUSTRY,
+    CHAIN_ID,
+    CHAIN,
+    CONFIDENCE,
+    INDUSTRY_CONFIDENCE,
+    EVIDENCE,
+    ALTERNATIVES,
+    SECONDARY_CHAIN_ID,
+    NEEDS_REVIEW,
+    REVIEW_REASON,
+    FLAGS,
+    DUPLICATE_GROUP,
+    DUPLICATE_KIND,
+    DUPLICATE_SCORE,
+    DUPLICATE_OF,
+    DUPLICATE_REASON,
+    CLUSTER_ID,
+    CLUSTER_LABEL,
+]
+
+CLUSTERS_EXPORT_COLUMNS = [
+    CLUSTER_ID,
+    "industry_id",
+    "chain_id",
+    "chain",
+    "label",
+    "size",
+    "n_enterprises",
+    "n_duplicate_groups",
+    "representative_id",
+    "representative_title",
+    "member_ids",
+]
+
+QUARANTINE_EXPORT_COLUMNS = [
+    CALL_ID,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    "column",
+    "reason",
+    "raw",  # the row's original cells as JSON, so nothing is lost
+]
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], where: str) -> None:
+    """Raise ValueError naming the stage and the missing columns: a programming error, not a user error."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{where}: missing columns {missing}")

@@ -1,0 +1,97 @@
+"""Typed, frozen configuration: one model per stage, grouped in PipelineConfig.
+
+Defaults live in code; a YAML file passed with `--config` overrides any subset. Each stage receives only its part.
+"""
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+from .paths import MODELS_DIR, STOPWORDS_FILE, TAXONOMY_FILE, USER_DICT_FILE
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IngestConfig(_Frozen):
+    max_cell_chars: int = Field(20_000, description="longer cells are truncated and the row flagged")
+    min_title_chars: int = 2
+
+
+class NormalizeConfig(_Frozen):
+    strip_company_intro: bool = True
+
+
+class SegmentConfig(_Frozen):
+    user_dict: Path = USER_DICT_FILE
+    stopwords: Path = STOPWORDS_FILE
+    use_hmm: bool = True
+    min_token_chars: int = 2
+
+
+class EmbedConfig(_Frozen):
+    backend: Literal["use", "sentence-transformers"] = "use"
+    model: str = Field("", description="sentence-transformers model directory or name (backend=sentence-transformers)")
+    batch_size: int = 64
+    cache_dir: Path | None = MODELS_DIR / "embeddings"
+    body_chars: int = Field(400, description="characters of the body encoded for the body vector")
+
+
+class DedupConfig(_Frozen):
+    shingle_size: int = 3
+    num_perm: int = 128
+    lsh_threshold: float = 0.5
+    near_threshold: float = Field(0.7, description="verified Jaccard of shingle sets to call two demands near-copies")
+    seed: int = 1
+
+
+class MappingConfig(_Frozen):
+    taxonomy: Path = TAXONOMY_FILE
+    extra_taxonomies: tuple[Path, ...] = ()
+    title_weight: float = 0.5
+    keyword_weight: float = 1.0
+    temperature: float = 0.05
+    review_below: float = Field(0.5, description="chain confidence under which a demand needs review")
+    secondary_ratio: float = 0.6
+
+
+class ClusterConfig(_Frozen):
+    distance_threshold: float = Field(0.55, description="cosine distance (average linkage) to join two clusters")
+    min_cluster_size: int = 2
+    label_terms: int = 4
+
+
+class StoreConfig(_Frozen):
+    url: str = ""  # empty: DEFAULT_DB_URL
+
+
+class PipelineConfig(_Frozen):
+    ingest: IngestConfig = IngestConfig()
+    normalize: NormalizeConfig = NormalizeConfig()
+    segment: SegmentConfig = SegmentConfig()
+    embed: EmbedConfig = EmbedConfig()
+    dedup: DedupConfig = DedupConfig()
+    mapping: MappingConfig = MappingConfig()
+    cluster: ClusterConfig = ClusterConfig()
+
+
+def load_config(path: Path | None) -> PipelineConfig:
+    """Defaults, overridden by the YAML file at `path` when given; a bad file raises ConfigError in Chinese."""
+    if path is None:
+        return PipelineConfig()
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"配置文件 {path} 无法读取：{exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"配置文件 {path} 应为键值映射（YAML mapping）")
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"配置文件 {path} 第 {where} 项无效：{first['msg']}") from exc
