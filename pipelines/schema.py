@@ -122,3 +122,25 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], where: str) -> Non
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"{where}: missing columns {missing}")
+
+# --- draft demand list (one row per condensed entry) -----------------------------------------------
+ENTRY_ID = "entry_id"  # the cluster id, or the duplicate group id, or "S" + demand hex for a singleton
+DRAFT_COLUMNS = [
+    ENTRY_ID,
+    INDUSTRY_ID,
+    INDUSTRY,
+    CHAIN_ID,
+    CHAIN,
+    "entry_kind",  # cluster / duplicate_group / single
+    "draft_title",  # the representative member's title
+    "label",  # cluster keyword label ("" for a single demand)
+    "member_count",  # accepted rows in the entry
+    "duplicate_rows",  # rows that are duplicates of another member
+    "enterprise_count",  # distinct enterprises (credit code when given, else name)
+    "enterprises",  # "、"-joined names
+    "regions",  # "、"-joined 市州
+    "funding_total",  # 万元, sum over members (NaN-free: 0 when none stated)
+    "confidence",  # mean chain confidence of members in [0, 1]
+    "needs_review_count",
+    "member_ids",  # ";"-joined demand ids
+]
