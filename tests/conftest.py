@@ -1,0 +1,26 @@
+"""Shared fixtures: small hand-written demands and a deterministic fake encoder for logic tests."""
+
+import pandas as pd
+import pytest
+
+from pipelines import schema as s
+from tests.fakes import HashEncoder
+
+
+@pytest.fixture
+def fake_encoder() -> HashEncoder:
+    return HashEncoder()
+
+
+def make_demands(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """(demand_id, title, text) triples -> a minimal canonical demands frame."""
+    frame = pd.DataFrame(rows, columns=[s.DEMAND_ID, s.TITLE, s.TEXT])
+    return frame.assign(
+        **{
+            s.ENTERPRISE: [f"企业{i}" for i in range(len(rows))],
+            s.CREDIT_CODE: "",
+            s.REGION: "成都市",
+            s.FUNDING: 10.0,
+            s.FLAGS: "",
+        }
+    )

