@@ -69,7 +69,7 @@ class RunSummary:
 
 
 def _task(fn: Callable[..., T], name: str, retries: int = 0) -> Any:
-    return task(fn, name=name, cache_policy=NO_CACHE, retries=retries, persist_result=False)
+    return task(name=name, cache_policy=NO_CACHE, retries=retries, persist_result=False)(fn)
 
 
 ingest_task = _task(ingest_files, "ingest")

@@ -113,7 +113,8 @@ class IndustryMapper:
                 zip(demands[s.NORM_TITLE], demands[s.CORE_TEXT], _flags(demands), strict=True)
             )
         ]
-        return demands.assign(**pd.DataFrame(rows, index=demands.index).to_dict(orient="series"))
+        result = pd.DataFrame(rows, index=demands.index)
+        return demands.assign(**{str(c): result[c] for c in result.columns})
 
     def _decide(self, title: str, core: str, flags: str, sem: np.ndarray, arg: np.ndarray) -> dict[str, object]:
         title_l, body_l = title.lower(), core.lower()
@@ -121,7 +122,7 @@ class IndustryMapper:
         hits = [keyword_hits(label.keywords, title_l, body_l) for label in self.labels_]
         ind_hits = {k: keyword_hits(v, title_l, body_l) for k, v in self.industry_keywords_.items()}
         for j, label in enumerate(self.labels_):
-            weight = sum(3 if where == "标题" else 1 for _, where in hits[j])
+            weight = float(sum(3 if where == "标题" else 1 for _, where in hits[j]))
             weight += 0.5 * sum(3 if where == "标题" else 1 for _, where in ind_hits.get(label.industry_id, []))
             logits[j] += self.config.keyword_weight * math.log1p(weight)
         rule_notes, secondary = self._apply_rules(title_l, body_l, logits)

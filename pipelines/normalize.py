@@ -69,5 +69,5 @@ def normalize_demands(demands: pd.DataFrame, config: NormalizeConfig) -> pd.Data
     titles = demands[s.TITLE].fillna("").astype(str).map(normalize_text)
     texts = demands[s.TEXT].fillna("").astype(str).map(normalize_text)
     bodies = texts.map(lambda t: strip_boilerplate(t, config.strip_company_intro))
-    core = [f"{t}\n{b}".strip() for t, b in zip(titles, bodies, strict=True)]
+    core = pd.Series([f"{t}\n{b}".strip() for t, b in zip(titles, bodies, strict=True)], index=demands.index)
     return demands.assign(**{s.NORM_TITLE: titles, s.NORM_TEXT: texts, s.CORE_TEXT: core})

@@ -1,0 +1,98 @@
+"""The consolidate-call flow end to end, under a Prefect test harness, with the real default encoder."""
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from pipelines.flows import consolidate_call
+from pipelines.settings import EmbedConfig, PipelineConfig
+from pipelines.store import Library
+from pipelines.taxonomy import load_taxonomy
+
+ROWS = [
+    (
+        "XQ-001",
+        "高镍三元正极材料包覆改性技术",
+        "需求内容：开发高镍三元正极材料表面包覆工艺。\n预期目标：循环寿命≥2000次。",
+    ),
+    (
+        "XQ-002",
+        "高镍三元正极材料包覆改性技术",
+        "需求内容：开发高镍三元正极材料表面包覆工艺。\n预期目标：循环寿命≥2000次。",
+    ),
+    (
+        "XQ-003",
+        "白酒窖池温度智能监测系统",
+        "需求内容：对浓香型白酒窖池发酵温度进行实时监测。\n预期目标：测温精度±0.5℃。",
+    ),
+    ("XQ-004", '=HYPERLINK("http://x")', "<script>alert(1)</script>钛合金锻件热处理工艺优化"),
+    ("XQ-005", "中药配方颗粒质量标准研究", ""),
+    ("XQ-006", "", ""),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def harness() -> Iterator[None]:
+    with prefect_test_harness():
+        yield
+
+
+def _write(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["需求编号", "需求名称", "需求描述", "企业名称"])
+        for i, row in enumerate(rows):
+            writer.writerow([*row, f"企业{i % 4}" if row[1] else ""])
+    return path
+
+
+def _run(tmp_path: Path, csv_path: Path, out: str) -> pd.DataFrame:
+    config = PipelineConfig(embed=EmbedConfig(cache_dir=tmp_path / "cache"))
+    summary = consolidate_call(
+        [csv_path], "t-2026", tmp_path / out, f"sqlite:///{tmp_path / 'lib.sqlite'}", config, echo=False
+    )
+    assert set(summary.outputs) == {
+        "demands.csv",
+        "clusters.csv",
+        "quarantine.csv",
+        "draft_list.xlsx",
+        "report.html",
+        "manifest.json",
+    }
+    return pd.read_csv(tmp_path / out / "demands.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+def test_flow_writes_everything_and_is_idempotent(tmp_path: Path) -> None:
+    source = _write(tmp_path / "call.csv", ROWS)
+    first = _run(tmp_path, source, "a")
+    assert len(first) == 5  # the all-empty row 7 is quarantined
+    quarantine = pd.read_csv(tmp_path / "a" / "quarantine.csv", dtype=str, encoding="utf-8-sig")
+    assert quarantine["source_row"].tolist() == ["7"]
+    assert sorted(first["external_id"]) == ["XQ-001", "XQ-002", "XQ-003", "XQ-004", "XQ-005"]
+    taxonomy = load_taxonomy(PipelineConfig().mapping.taxonomy)
+    assert all(taxonomy.is_valid(i, c) for i, c in zip(first["industry_id"], first["chain_id"], strict=True))
+    by_ext = first.set_index("external_id")
+    assert by_ext.loc["XQ-001", "duplicate_group"] == by_ext.loc["XQ-002", "duplicate_group"] != ""
+    assert by_ext.loc["XQ-001", "chain_id"] == "EC-BATT"
+    assert by_ext.loc["XQ-005", "needs_review"] == "true"
+
+    library = Library.open(f"sqlite:///{tmp_path / 'lib.sqlite'}")
+    events_before = len(library.events())
+    second = _run(tmp_path, source, "b")
+    pd.testing.assert_frame_equal(first, second)
+    assert len(library.events()) == events_before  # nothing changed, nothing recorded
+    assert len(library.demands("t-2026")) == 5
+    library.close()
+
+
+def test_reordering_rows_changes_no_id_or_group(tmp_path: Path) -> None:
+    a = _run(tmp_path, _write(tmp_path / "call.csv", ROWS), "a")
+    b = _run(tmp_path, _write(tmp_path / "call.csv", ROWS[::-1]), "b")
+    keep = ["demand_id", "external_id", "duplicate_group", "cluster_id", "chain_id"]
+    pd.testing.assert_frame_equal(
+        a[keep].sort_values("demand_id", ignore_index=True), b[keep].sort_values("demand_id", ignore_index=True)
+    )
