@@ -1,0 +1,327 @@
+"""Every output of a run: machine CSV exports, the reviewers' workbook, the HTML report and the manifest.
+
+`write_outputs` writes, into one directory:
+  demands.csv / clusters.csv / quarantine.csv  UTF-8 with BOM, English headers exactly as in `schema`,
+      booleans true/false, floats rounded to 4 places, text neutralised with `safe.safe_text`;
+  draft_list.xlsx  (see `workbook`);  report.html  (one self-contained page);  manifest.json.
+Each file is written to a temporary name first and renamed into place, so no half-written file is left.
+"""
+
+import csv
+import datetime as dt
+import json
+import math
+import numbers
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from . import schema as s
+from .safe import is_missing, safe_text
+from .workbook import DUPLICATE_KIND_LABELS, industry_of, industry_rank, write_workbook
+
+# columns of ReportBundle.files: one row per input file
+FILES_COLUMNS = ["file_name", "sha256", "rows_read", "accepted", "quarantined", "error"]
+FILE_ROWS_READ = FILES_COLUMNS[2]
+
+DEMANDS_CSV, CLUSTERS_CSV, QUARANTINE_CSV = "demands.csv", "clusters.csv", "quarantine.csv"
+DRAFT_XLSX, REPORT_HTML, MANIFEST_JSON = "draft_list.xlsx", "report.html", "manifest.json"
+OUTPUT_FILES = (DEMANDS_CSV, CLUSTERS_CSV, QUARANTINE_CSV, DRAFT_XLSX, REPORT_HTML, MANIFEST_JSON)
+TEMPLATE = "report.html.j2"
+CSV_FLOAT_DIGITS = 4
+MAX_MEMBERS = 50  # members listed per duplicate group / cluster in the HTML report
+MAX_GROUPS = 300  # duplicate groups listed in the HTML report
+MAX_TABLE_ROWS = 500  # rows of the review queue and quarantine tables in the HTML report
+_REVIEW_COLUMNS = (s.DEMAND_ID, s.TITLE, s.ENTERPRISE, s.INDUSTRY, s.CHAIN, s.CONFIDENCE, s.REVIEW_REASON, s.EVIDENCE)
+_GROUP_MEMBER_COLUMNS = (s.DEMAND_ID, s.TITLE, s.ENTERPRISE, s.DUPLICATE_OF, s.DUPLICATE_SCORE, s.DUPLICATE_REASON)
+
+
+@dataclass(frozen=True)
+class ReportBundle:
+    """Everything the writers need for one call; frames carry the schema's export columns (maybe more)."""
+
+    call_id: str
+    demands: pd.DataFrame  # DEMANDS_EXPORT_COLUMNS
+    clusters: pd.DataFrame  # CLUSTERS_EXPORT_COLUMNS
+    drafts: pd.DataFrame  # DRAFT_COLUMNS
+    quarantine: pd.DataFrame  # QUARANTINE_EXPORT_COLUMNS
+    files: pd.DataFrame  # FILES_COLUMNS
+    manifest: dict[str, Any]  # JSON-able
+
+
+def write_outputs(bundle: ReportBundle, out_dir: Path) -> dict[str, Path]:
+    """Create `out_dir` and write the six output files; returns {file name: path}, e.g. "demands.csv"."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: out_dir / name for name in OUTPUT_FILES}
+    write_csv(bundle.demands, s.DEMANDS_EXPORT_COLUMNS, paths[DEMANDS_CSV])
+    write_csv(bundle.clusters, s.CLUSTERS_EXPORT_COLUMNS, paths[CLUSTERS_CSV])
+    write_csv(bundle.quarantine, s.QUARANTINE_EXPORT_COLUMNS, paths[QUARANTINE_CSV])
+    write_draft_workbook(bundle, paths[DRAFT_XLSX])
+    write_html(bundle, paths[REPORT_HTML])
+    write_manifest(bundle.manifest, paths[MANIFEST_JSON])
+    return paths
+
+
+def write_csv(df: pd.DataFrame, columns: Sequence[str], path: Path) -> None:
+    """Write `columns` of `df` (header exactly `columns`) as UTF-8 with BOM; a missing column -> ValueError.
+
+    Missing values -> empty field; booleans -> true/false; floats rounded to 4 places; text through
+    `safe_text`, so no text field starts with = + - @ tab or CR. Numbers are written as numbers.
+    """
+    s.require_columns(df, columns, f"write_csv({path.name})")
+    rows = zip(*(df[c].tolist() for c in columns), strict=True) if len(columns) else iter(())
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(list(columns))
+            writer.writerows([csv_field(v) for v in row] for row in rows)
+
+    _write_atomically(path, write)
+
+
+def csv_field(value: object) -> str:
+    """One CSV field: "" for missing, true/false, integers as is, floats to 4 places, neutralised text."""
+    if type(value) is str:
+        return safe_text(value)
+    if is_missing(value):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if math.isinf(number):
+            return "inf" if number > 0 else "-inf"
+        text = f"{round(number, CSV_FLOAT_DIGITS):.{CSV_FLOAT_DIGITS}f}".rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
+    return safe_text(value)
+
+
+def write_draft_workbook(bundle: ReportBundle, path: Path) -> None:
+    """draft_list.xlsx for reviewers: 说明, one sheet per industry, 需求明细, 隔离记录 (see `workbook`)."""
+    counts = overview(bundle)
+    _write_atomically(
+        path,
+        lambda tmp: write_workbook(bundle.call_id, counts, bundle.drafts, bundle.demands, bundle.quarantine, tmp),
+    )
+
+
+def write_html(bundle: ReportBundle, path: Path) -> None:
+    """report.html: one self-contained Chinese page (inline CSS, no script, restrictive CSP), autoescaped."""
+    env = Environment(
+        loader=PackageLoader("pipelines", "templates"),
+        autoescape=select_autoescape(("html", "htm", "xml", "j2"), default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = _format_number
+    html = env.get_template(TEMPLATE).render(**_html_context(bundle))
+    _write_atomically(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
+
+
+def overview(bundle: ReportBundle) -> list[tuple[str, int]]:
+    """(Chinese label, count) pairs shown at the top of the report and in the workbook's 说明 sheet."""
+    demands, grouped = bundle.demands, _nonblank(bundle.demands[s.DUPLICATE_GROUP])
+    rows_read = pd.to_numeric(bundle.files[FILE_ROWS_READ], errors="coerce").fillna(0).sum()
+    return [
+        ("文件数", len(bundle.files)),
+        ("读取行数", int(rows_read)),
+        ("接收需求", len(demands)),
+        ("隔离记录", len(bundle.quarantine)),
+        ("重复组数", int(grouped.nunique())),
+        ("重复组涉及需求", len(grouped)),
+        ("聚类数", len(bundle.clusters)),
+        ("待复核需求", int(_review_mask(demands).sum())),
+        ("草案条目数", len(bundle.drafts)),
+    ]
+
+
+def _html_context(bundle: ReportBundle) -> dict[str, Any]:
+    """Plain lists and dicts for the template; long lists are capped, counts never are."""
+    d = bundle.demands
+    groups = _duplicate_groups(d)
+    review = d[_review_mask(d)].sort_values(s.CONFIDENCE, na_position="first", kind="stable")
+    return {
+        "call_id": bundle.call_id,
+        "cards": overview(bundle),
+        "files": _records(bundle.files, FILES_COLUMNS),
+        "distribution": _distribution(d),
+        "groups": groups[:MAX_GROUPS],
+        "groups_hidden": max(len(groups) - MAX_GROUPS, 0),
+        "review": _records(review.head(MAX_TABLE_ROWS), _REVIEW_COLUMNS),
+        "review_hidden": max(len(review) - MAX_TABLE_ROWS, 0),
+        "chains": _cluster_chains(bundle.clusters, d),
+        "quarantine": _records(bundle.quarantine.head(MAX_TABLE_ROWS), s.QUARANTINE_EXPORT_COLUMNS),
+        "quarantine_hidden": max(len(bundle.quarantine) - MAX_TABLE_ROWS, 0),
+        "run_info": [(k, _text(v)) for k, v in sorted(bundle.manifest.items()) if isinstance(v, str | int | float)],
+    }
+
+
+def _distribution(d: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per industry (usual order) and chain (largest first): demand count, share of all, review count."""
+    frame = d.assign(
+        _industry=[industry_of(i, j) for i, j in zip(d[s.INDUSTRY], d[s.INDUSTRY_ID], strict=True)],
+        _chain=d[s.CHAIN].map(lambda v: _text(v) or "（未对应产业链）"),
+        _review=_review_mask(d),
+    )
+    blocks = []
+    for industry in sorted(frame["_industry"].unique(), key=industry_rank):
+        part = frame[frame["_industry"] == industry]
+        chains = part.groupby("_chain").agg(count=("_review", "size"), review=("_review", "sum"))
+        rows = [
+            {"chain": chain, "count": int(r["count"]), "review": int(r["review"]), "share": _share(r["count"], d)}
+            for chain, r in chains.sort_values("count", ascending=False, kind="stable").iterrows()
+        ]
+        total = {"count": len(part), "review": int(part["_review"].sum()), "share": _share(len(part), d)}
+        blocks.append({"industry": industry, **total, "chains": rows})
+    return blocks
+
+
+def _duplicate_groups(d: pd.DataFrame) -> list[dict[str, Any]]:
+    """Duplicate groups, largest first: representative title, count, kinds, members (representative first)."""
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    columns = (s.DUPLICATE_GROUP, s.DUPLICATE_KIND, *_GROUP_MEMBER_COLUMNS)
+    for member in _records(d[_nonblank_mask(d[s.DUPLICATE_GROUP])], columns):
+        by_group.setdefault(str(member[s.DUPLICATE_GROUP]), []).append(member)
+    groups = []
+    for group_id, members in sorted(by_group.items()):
+        members.sort(key=lambda m: (m[s.DUPLICATE_OF] != "", -_num(m[s.DUPLICATE_SCORE])))
+        kinds = {DUPLICATE_KIND_LABELS.get(k, k) for k in (m[s.DUPLICATE_KIND] for m in members) if k != ""}
+        groups.append(
+            {
+                "id": group_id,
+                "title": _text(members[0][s.TITLE]),
+                "count": len(members),
+                "kinds": "、".join(sorted(kinds)),
+                "members": members[:MAX_MEMBERS],
+                "hidden": max(len(members) - MAX_MEMBERS, 0),
+            }
+        )
+    return sorted(groups, key=lambda g: -g["count"])
+
+
+def _cluster_chains(clusters: pd.DataFrame, d: pd.DataFrame) -> list[dict[str, Any]]:
+    """Clusters grouped by chain (industry order, then chain id), each with its first members' titles."""
+    lookup = dict(zip(d[s.DEMAND_ID], zip(d[s.TITLE], d[s.ENTERPRISE], strict=True), strict=True))
+    names = dict(zip(d[s.INDUSTRY_ID], d[s.INDUSTRY], strict=True))
+    chains: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for row in _records(clusters, s.CLUSTERS_EXPORT_COLUMNS):
+        ids = [i for i in str(row["member_ids"]).split(";") if i]
+        row["members"] = [
+            {
+                "id": i,
+                "title": _text(lookup.get(i, ("", ""))[0]),
+                "enterprise": _text(lookup.get(i, ("", ""))[1]),
+            }
+            for i in ids[:MAX_MEMBERS]
+        ]
+        row["hidden"] = max(len(ids) - MAX_MEMBERS, 0)
+        industry = industry_of(names.get(row[s.INDUSTRY_ID], row[s.INDUSTRY_ID]), row[s.INDUSTRY_ID])
+        chains.setdefault((industry, str(row[s.CHAIN_ID]), str(row[s.CHAIN])), []).append(row)
+    ordered = sorted(chains.items(), key=lambda kv: (industry_rank(kv[0][0]), kv[0][1], kv[0][2]))
+    return [
+        {
+            "industry": ind,
+            "chain": chain or "（未对应产业链）",
+            "clusters": sorted(rows, key=lambda r: -_num(r["size"])),
+        }
+        for (ind, _, chain), rows in ordered
+    ]
+
+
+def _records(df: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows as dicts for display: missing -> "", bool -> 是/否, numpy scalars -> Python numbers."""
+    series = [df[c].tolist() if c in df.columns else [""] * len(df) for c in columns]
+    return [dict(zip(columns, map(_display, row), strict=True)) for row in zip(*series, strict=True)]
+
+
+def _display(value: object) -> object:
+    if is_missing(value):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "是" if value else "否"
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _text(value: object) -> str:
+    """Display text (HTML is escaped by the template, not neutralised): "" for missing."""
+    return "" if is_missing(value) else str(value)
+
+
+def _num(value: object) -> float:
+    """A display value as a float for sorting: 0.0 for blanks and non-numbers."""
+    if isinstance(value, numbers.Real) and not is_missing(value):
+        return float(value)
+    return 0.0
+
+
+def _share(count: object, d: pd.DataFrame) -> float:
+    return round(100.0 * _num(count) / len(d), 1) if len(d) else 0.0
+
+
+def _format_number(value: object, digits: int = 0) -> str:
+    """Jinja filter `num`: thousands separators, `digits` decimals for floats; "" for blanks."""
+    if is_missing(value) or isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return "" if is_missing(value) else str(value)
+    return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+
+
+def _nonblank_mask(series: pd.Series) -> pd.Series:
+    return series.map(lambda v: not is_missing(v) and str(v) != "").astype(bool)
+
+
+def _nonblank(series: pd.Series) -> pd.Series:
+    return series[_nonblank_mask(series)].astype(str)
+
+
+def _review_mask(d: pd.DataFrame) -> pd.Series:
+    """NEEDS_REVIEW as booleans, whatever the frame holds (bool, 0/1, "true"/"false", blank)."""
+    truthy = {"true", "1", "yes", "y", "是"}
+    return d[s.NEEDS_REVIEW].map(lambda v: False if is_missing(v) else str(v).strip().lower() in truthy).astype(bool)
+
+
+def write_manifest(manifest: dict[str, Any], path: Path) -> None:
+    """manifest.json: UTF-8, ensure_ascii=False, indent 2, sorted keys; NaN -> null, numpy -> Python."""
+    text = json.dumps(_jsonable(manifest), ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False)
+    _write_atomically(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+
+
+def _jsonable(value: object) -> object:
+    """A deep copy of `value` made of JSON types only (dict keys as str, tuples/sets as lists)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return [_jsonable(v) for v in items]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if is_missing(value) or (isinstance(value, float) and math.isinf(value)):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dt.date | dt.datetime | pd.Timestamp):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"manifest value of type {type(value).__name__} is not JSON-able: {value!r}")
+
+
+def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Run `write` on a temporary sibling of `path`, then rename it into place (removed on failure)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

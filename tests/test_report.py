@@ -1,0 +1,449 @@
+"""Output writers: CSV exports, the reviewers' workbook, the HTML report, the manifest."""
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from pipelines import schema as s
+from pipelines.report import (
+    FILES_COLUMNS,
+    OUTPUT_FILES,
+    ReportBundle,
+    write_csv,
+    write_draft_workbook,
+    write_html,
+    write_manifest,
+    write_outputs,
+)
+from pipelines.safe import FORMULA_PREFIXES
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(1)>"
+HYPERLINK = '=HYPERLINK("http://evil.example","点我")'
+
+
+def _demand(demand_id: str, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {c: "" for c in s.DEMANDS_EXPORT_COLUMNS}
+    row.update(
+        {
+            s.DEMAND_ID: demand_id,
+            s.CALL_ID: "call-1",
+            s.SOURCE_FILE: "征集表.xlsx",
+            s.SOURCE_ROW: 2,
+            s.FUNDING: 10.0,
+            s.CONFIDENCE: 0.9,
+            s.INDUSTRY_CONFIDENCE: 0.95,
+            s.NEEDS_REVIEW: False,
+            s.DUPLICATE_SCORE: np.nan,
+            s.INDUSTRY_ID: "EI",
+            s.INDUSTRY: "电子信息",
+            s.CHAIN_ID: "EI-01",
+            s.CHAIN: "集成电路",
+        }
+    )
+    row.update(values)
+    return row
+
+
+def _draft(entry_id: str, industry: str, chain_id: str, chain: str, members: int, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        s.ENTRY_ID: entry_id,
+        s.INDUSTRY_ID: s.NONE if industry == "六大产业之外" else industry[:2],
+        s.INDUSTRY: industry,
+        s.CHAIN_ID: chain_id,
+        s.CHAIN: chain,
+        "entry_kind": "single",
+        "draft_title": f"标题{entry_id}",
+        "label": "",
+        "member_count": members,
+        "duplicate_rows": 0,
+        "enterprise_count": 1,
+        "enterprises": "企业甲",
+        "regions": "成都市",
+        "funding_total": 0.0,
+        "confidence": 0.8,
+        "needs_review_count": 0,
+        "member_ids": "D1",
+    }
+    row.update(values)
+    return row
+
+
+def make_bundle(extra_group_members: int = 0) -> ReportBundle:
+    demands = [
+        _demand(
+            "D1",
+            **{
+                s.TITLE: HYPERLINK,
+                s.TEXT: "\t=1",
+                s.ENTERPRISE: SCRIPT,
+                s.EVIDENCE: IMG,
+                s.NEEDS_REVIEW: True,
+                s.REVIEW_REASON: "\r=2",
+                s.CONFIDENCE: 0.833333333,
+                s.FUNDING: 100.5,
+                s.DUPLICATE_GROUP: "G1",
+                s.DUPLICATE_KIND: "near",
+                s.DUPLICATE_REASON: "重复组代表条目",
+                s.CLUSTER_ID: "C1",
+                s.CLUSTER_LABEL: "=cmd|' /C calc'!A0",
+            },
+        ),
+        _demand(
+            "D2",
+            **{
+                s.TITLE: "+1",
+                s.ENTERPRISE: "@SUM(A1)",
+                s.DUPLICATE_GROUP: "G1",
+                s.DUPLICATE_KIND: "near",
+                s.DUPLICATE_OF: "D1",
+                s.DUPLICATE_SCORE: 0.91234567,
+                s.DUPLICATE_REASON: IMG,
+                s.FUNDING: np.nan,
+                s.CLUSTER_ID: "C1",
+            },
+        ),
+        _demand(
+            "D3",
+            **{
+                s.TITLE: "-2+3",
+                s.ENTERPRISE: "企业丙",
+                s.INDUSTRY_ID: "EM",
+                s.INDUSTRY: "装备制造",
+                s.CHAIN_ID: "EM-01",
+                s.CHAIN: "航空航天",
+                s.NEEDS_REVIEW: True,
+                s.EVIDENCE: "关键词：发动机",
+                s.REVIEW_REASON: "置信度低于 0.5",
+                s.CONFIDENCE: 0.3,
+            },
+        ),
+        _demand(
+            "D4",
+            **{s.TITLE: "@SUM(1)", s.INDUSTRY_ID: s.NONE, s.INDUSTRY: "六大产业之外", s.CHAIN_ID: s.NONE, s.CHAIN: ""},
+        ),
+    ]
+    demands += [
+        _demand(f"DX{i:03d}", **{s.TITLE: f"成员{i}", s.DUPLICATE_GROUP: "G1", s.DUPLICATE_OF: "D1"})
+        for i in range(extra_group_members)
+    ]
+    drafts = [
+        _draft("C1", "电子信息", "EI-01", "集成电路", 2, entry_kind="cluster", draft_title=HYPERLINK, label="=cmd"),
+        _draft("S3", "装备制造", "EM-01", "航空航天", 1, draft_title="-2+3", enterprises=SCRIPT, regions=""),
+        _draft("S4", "六大产业之外", s.NONE, "", 1, draft_title="@SUM(1)", funding_total=12.5),
+        _draft("S9", "电子信息", "EI-02", "新型显示", 1, draft_title="显示"),
+        _draft("S8", "电子信息", "EI-01", "集成电路", 5, draft_title="大条目"),
+    ]
+    clusters = pd.DataFrame(
+        [
+            {
+                s.CLUSTER_ID: "C1",
+                "industry_id": "EI",
+                "chain_id": "EI-01",
+                "chain": "集成电路",
+                "label": "=cmd",
+                "size": 2,
+                "n_enterprises": 2,
+                "n_duplicate_groups": 1,
+                "representative_id": "D1",
+                "representative_title": HYPERLINK,
+                "member_ids": "D1;D2",
+            }
+        ]
+    )
+    raw = json.dumps({"需求名称": "=1+1"}, ensure_ascii=False)
+    quarantine = pd.DataFrame(
+        [["call-1", "征集表.xlsx", 7, "企业名称", "-缺少企业名称", raw]],
+        columns=s.QUARANTINE_EXPORT_COLUMNS,
+    )
+    files = pd.DataFrame(
+        [["征集表.xlsx", "ab" * 32, 6, 4, 1, ""], ["坏文件.xlsx", "cd" * 32, 0, 0, 0, SCRIPT]],
+        columns=FILES_COLUMNS,
+    )
+    manifest = {"call_id": "call-1", "counts": {"accepted": np.int64(4)}, "名称": "测试", "score": float("nan")}
+    return ReportBundle("call-1", pd.DataFrame(demands), clusters, pd.DataFrame(drafts), quarantine, files, manifest)
+
+
+def _read_csv(path: Path) -> list[list[str]]:
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf"), "UTF-8 BOM missing"
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+# --- CSV --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attr", "columns"),
+    [
+        ("demands", s.DEMANDS_EXPORT_COLUMNS),
+        ("clusters", s.CLUSTERS_EXPORT_COLUMNS),
+        ("quarantine", s.QUARANTINE_EXPORT_COLUMNS),
+    ],
+)
+def test_csv_header_exact_bom_and_no_formula_field(tmp_path: Path, attr: str, columns: list[str]) -> None:
+    bundle = make_bundle()
+    path = tmp_path / f"{attr}.csv"
+    write_csv(getattr(bundle, attr), columns, path)
+    rows = _read_csv(path)
+    assert rows[0] == list(columns)
+    assert len(rows) == len(getattr(bundle, attr)) + 1
+    for row in rows[1:]:
+        for field in row:
+            assert not field.startswith(FORMULA_PREFIXES), field
+
+
+def test_csv_keeps_payload_text_behind_a_quote_and_empty_stays_empty(tmp_path: Path) -> None:
+    path = tmp_path / "demands.csv"
+    write_csv(make_bundle().demands, s.DEMANDS_EXPORT_COLUMNS, path)
+    rows = [dict(zip(s.DEMANDS_EXPORT_COLUMNS, r, strict=True)) for r in _read_csv(path)[1:]]
+    first, second = rows[0], rows[1]
+    assert first[s.TITLE] == "'" + HYPERLINK
+    assert first[s.TEXT] == "'\t=1"
+    assert first[s.REVIEW_REASON] == "'\r=2"
+    assert second[s.TITLE] == "'+1" and second[s.ENTERPRISE] == "'@SUM(A1)"
+    assert first[s.CREDIT_CODE] == ""  # "" stays "", no quote added
+    assert second[s.FUNDING] == ""  # NaN -> empty
+    assert first[s.DUPLICATE_OF] == ""
+
+
+def test_csv_booleans_and_rounded_floats(tmp_path: Path) -> None:
+    path = tmp_path / "demands.csv"
+    write_csv(make_bundle().demands, s.DEMANDS_EXPORT_COLUMNS, path)
+    rows = [dict(zip(s.DEMANDS_EXPORT_COLUMNS, r, strict=True)) for r in _read_csv(path)[1:]]
+    assert [r[s.NEEDS_REVIEW] for r in rows[:2]] == ["true", "false"]
+    assert rows[0][s.CONFIDENCE] == "0.8333"
+    assert rows[1][s.DUPLICATE_SCORE] == "0.9123"
+    assert rows[0][s.FUNDING] == "100.5"
+    assert rows[0][s.SOURCE_ROW] == "2"
+
+
+def test_csv_numbers_stay_numbers(tmp_path: Path) -> None:
+    """A negative number is a number, not a formula: numeric columns are never prefixed."""
+    df = pd.DataFrame({"a": [-5.0, 1.23456789], "b": [-3, 4], "c": ["-5", "x"]})
+    path = tmp_path / "n.csv"
+    write_csv(df, ["a", "b", "c"], path)
+    assert _read_csv(path)[1:] == [["-5", "-3", "'-5"], ["1.2346", "4", "x"]]
+
+
+def test_pd_na_and_numpy_values_in_object_columns(tmp_path: Path) -> None:
+    bundle = make_bundle()
+    demands = bundle.demands.astype({s.ENTERPRISE: object, s.FUNDING: object})
+    demands.loc[0, s.ENTERPRISE] = pd.NA
+    demands.loc[1, s.FUNDING] = np.float32(2.5)
+    patched = ReportBundle(
+        "call-1", demands, bundle.clusters, bundle.drafts, bundle.quarantine, bundle.files, bundle.manifest
+    )
+    paths = write_outputs(patched, tmp_path)
+    rows = _read_csv(paths["demands.csv"])
+    assert rows[1][s.DEMANDS_EXPORT_COLUMNS.index(s.ENTERPRISE)] == ""
+    assert rows[2][s.DEMANDS_EXPORT_COLUMNS.index(s.FUNDING)] == "2.5"
+
+
+def test_csv_missing_column_raises(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="missing columns"):
+        write_csv(pd.DataFrame({"a": [1]}), ["a", "b"], tmp_path / "x.csv")
+    assert not list(tmp_path.iterdir())
+
+
+# --- workbook ---------------------------------------------------------------------------------------
+
+DRAFT_HEADERS = [
+    "条目编号",
+    "产业",
+    "产业链",
+    "条目类型",
+    "拟定标题",
+    "关键词",
+    "需求条数",
+    "重复条数",
+    "企业数",
+    "提出企业",
+    "所在市州",
+    "拟投入资金合计（万元）",
+    "映射置信度",
+    "待复核条数",
+    "成员需求编号",
+    "审核意见",
+    "合并至条目",
+    "审核人",
+    "备注",
+]
+
+
+@pytest.fixture
+def workbook(tmp_path: Path) -> openpyxl.Workbook:
+    bundle = make_bundle()
+    bundle.demands.loc[2, s.TEXT] = "控制\x07字符=1"  # illegal in xlsx: must be dropped, not crash
+    path = tmp_path / "draft_list.xlsx"
+    write_draft_workbook(bundle, path)
+    return openpyxl.load_workbook(path)
+
+
+def test_workbook_sheets_in_industry_order(workbook: openpyxl.Workbook) -> None:
+    assert workbook.sheetnames == ["说明", "电子信息", "装备制造", "六大产业之外", "需求明细", "隔离记录"]
+
+
+def test_workbook_has_no_formula_and_no_formula_like_string(workbook: openpyxl.Workbook) -> None:
+    strings = 0
+    for ws in workbook.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (ws.title, cell.coordinate, cell.value)
+                if isinstance(cell.value, str):
+                    strings += 1
+                    assert not cell.value.startswith(FORMULA_PREFIXES), (ws.title, cell.coordinate)
+    assert strings > 50
+
+
+def test_industry_sheet_rows_headers_and_review_columns(workbook: openpyxl.Workbook) -> None:
+    ws = workbook["电子信息"]
+    rows = list(ws.iter_rows(values_only=True))
+    assert list(rows[0]) == DRAFT_HEADERS
+    assert [r[0] for r in rows[1:]] == ["S8", "C1", "S9"]  # chain, then member_count descending
+    c1 = rows[2]
+    assert c1[3] == "聚类" and c1[4] == "'" + HYPERLINK
+    assert c1[6] == 2 and isinstance(c1[6], int)
+    assert isinstance(c1[12], float)
+    assert all(v is None for v in c1[15:])  # reviewer columns empty
+    assert ws.freeze_panes == "A2"
+    assert ws.column_dimensions["E"].width > ws.column_dimensions["G"].width
+
+
+def test_empty_values_stay_empty_cells(workbook: openpyxl.Workbook) -> None:
+    rows = list(workbook["装备制造"].iter_rows(values_only=True))
+    assert rows[1][10] is None  # regions ""
+    detail = list(workbook["需求明细"].iter_rows(values_only=True))
+    header = list(detail[0])
+    funding = header.index("拟投入资金（万元）")
+    assert detail[1][funding] == 100.5 and detail[2][funding] is None
+    assert detail[1][header.index("需复核")] == "是"
+    assert detail[3][header.index("需求描述")] == "控制字符=1"
+    assert "-" not in [v for r in detail for v in r] and "N/A" not in [v for r in detail for v in r]
+
+
+def test_review_drop_down_on_every_industry_sheet(workbook: openpyxl.Workbook) -> None:
+    for name in ["电子信息", "装备制造", "六大产业之外"]:
+        ws = workbook[name]
+        validations = ws.data_validations.dataValidation
+        assert len(validations) == 1
+        dv = validations[0]
+        assert dv.type == "list"
+        assert all(choice in dv.formula1 for choice in ["采纳", "不采纳", "合并", "拆分", "待定"])
+        assert ws["P1"].value == "审核意见"
+        assert all(f"P{r}" in dv.sqref for r in range(2, ws.max_row + 1))
+        assert "P1" not in dv.sqref
+
+
+def test_readme_sheet_counts_are_values(workbook: openpyxl.Workbook) -> None:
+    values = {r[0]: r[1] for r in workbook["说明"].iter_rows(values_only=True) if r[0] is not None}
+    assert values["接收需求"] == 4
+    assert values["重复组数"] == 1
+    assert values["待复核需求"] == 2
+    assert values["电子信息"] == 3  # entries on that sheet
+    assert any("审核意见" in str(k) for k in values)
+
+
+def test_detail_and_quarantine_sheets(workbook: openpyxl.Workbook) -> None:
+    detail = list(workbook["需求明细"].iter_rows(values_only=True))
+    assert detail[0][:4] == ("需求编号(系统)", "原始编号", "来源文件", "行号")
+    assert len(detail) == 5
+    quarantine = list(workbook["隔离记录"].iter_rows(values_only=True))
+    assert quarantine[1][3] == "'-缺少企业名称"
+
+
+# --- HTML -------------------------------------------------------------------------------------------
+
+
+def test_html_escapes_user_text_and_carries_csp(tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    write_html(make_bundle(), path)
+    html = path.read_text(encoding="utf-8")
+    assert "<script" not in html.lower()
+    assert "<img" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert (
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; img-src data:\">" in html
+    )
+    assert '<html lang="zh-CN">' in html
+    assert "<title>技术需求汇总报告 — call-1</title>" in html
+    assert not re.search(r"<(link|iframe|object|embed)\b", html)
+    assert "http://evil.example" in html and 'href="http' not in html
+
+
+def test_html_sections(tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    write_html(make_bundle(), path)
+    html = path.read_text(encoding="utf-8")
+    for heading in ["概况", "文件", "产业与产业链分布", "重复需求", "待复核", "聚类", "隔离记录"]:
+        assert f">{heading}</h2>" in html
+    assert "坏文件.xlsx" in html and "关键词：发动机" in html and "航空航天" in html
+    assert "<details>" in html and "近似重复" in html
+
+
+def test_html_caps_long_member_lists_but_not_counts(tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    write_html(make_bundle(extra_group_members=60), path)
+    html = path.read_text(encoding="utf-8")
+    assert "62 条</span>" in html
+    assert "另有 12 条未列出" in html
+    assert "成员47" in html and "成员48" not in html  # D1, D2 and 48 more
+
+
+def test_html_with_empty_frames(tmp_path: Path) -> None:
+    bundle = make_bundle()
+    empty = ReportBundle(
+        "空批次",
+        bundle.demands.iloc[0:0],
+        bundle.clusters.iloc[0:0],
+        bundle.drafts.iloc[0:0],
+        bundle.quarantine.iloc[0:0],
+        bundle.files.iloc[0:0],
+        {},
+    )
+    paths = write_outputs(empty, tmp_path / "out")
+    assert "没有接收的需求" in paths["report.html"].read_text(encoding="utf-8")
+    assert openpyxl.load_workbook(paths["draft_list.xlsx"]).sheetnames == ["说明", "需求明细", "隔离记录"]
+
+
+# --- manifest and write_outputs ---------------------------------------------------------------------
+
+
+def test_manifest_is_sorted_indented_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.json"
+    write_manifest(make_bundle().manifest, path)
+    text = path.read_text(encoding="utf-8")
+    assert '"名称": "测试"' in text
+    assert text.startswith('{\n  "call_id"')
+    data = json.loads(text)
+    assert list(data) == sorted(data)
+    assert data["counts"] == {"accepted": 4} and data["score"] is None
+
+
+def test_write_outputs_creates_dir_and_six_files(tmp_path: Path) -> None:
+    out_dir = tmp_path / "a" / "b"
+    paths = write_outputs(make_bundle(), out_dir)
+    assert (
+        set(paths)
+        == set(OUTPUT_FILES)
+        == {
+            "demands.csv",
+            "clusters.csv",
+            "quarantine.csv",
+            "draft_list.xlsx",
+            "report.html",
+            "manifest.json",
+        }
+    )
+    assert all(p.parent == out_dir and p.stat().st_size > 0 for p in paths.values())
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(OUTPUT_FILES)  # no temporary file left
