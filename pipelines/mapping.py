@@ -138,16 +138,26 @@ class IndustryMapper:
             best, industry, industry_probs[industry], probs, sem, arg, hits, rule_notes, secondary, flags
         )
 
+    def _rule_targets(self, label_id: str) -> list[int]:
+        """Label indices a conflict-rule id stands for: a chain, a whole industry, or every outside prototype."""
+        industry, chain = self.taxonomy.resolve(label_id)
+        return [
+            j
+            for j, label in enumerate(self.labels_)
+            if label.industry_id == industry and (chain is None or label.chain_id == chain)
+        ]
+
     def _apply_rules(self, title: str, body: str, logits: np.ndarray) -> tuple[list[str], str]:
+        """Conflict rules whose term occurs lift the preferred labels above the ones they win over."""
         notes, secondary = [], ""
-        index = {label.chain_id: j for j, label in enumerate(self.labels_) if label.chain_id != s.NONE}
         for rule in self.taxonomy.conflict_rules:
             term = next((t for t in rule.terms if t.lower() in title or t.lower() in body), None)
-            if term is None or rule.prefer not in index:
+            if term is None:
                 continue
-            over = [index[c] for c in rule.over if c in index]
-            top = max([logits[index[rule.prefer]], *(logits[j] for j in over)])
-            logits[index[rule.prefer]] = top + 1.0
+            prefer = self._rule_targets(rule.prefer)
+            over = [j for label_id in rule.over for j in self._rule_targets(label_id) if j not in prefer]
+            top = max(logits[j] for j in prefer + over)
+            logits[prefer] += top + 1.0 - logits[prefer].max()
             for j in over:
                 logits[j] = min(logits[j], top - 1.0)
             secondary = secondary or (rule.secondary or "")

@@ -289,14 +289,11 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def _csv_grid(text: str) -> Iterator[tuple[int, list[str]]]:
-    """CSV records with the line number each starts on (a quoted cell may span lines)."""
+    """CSV records numbered as a spreadsheet shows them (a quoted cell spanning lines is still one row)."""
     sample = text.split("\n", HEADER_SCAN_ROWS)[:HEADER_SCAN_ROWS]
     delimiter = max(",\t;", key=lambda d: sum(line.count(d) for line in sample))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    line = 1
-    for record in reader:
-        yield line, record
-        line = reader.line_num + 1
+    yield from enumerate(reader, start=1)
 
 
 def _read_csv(data: bytes, name: str, sha: str) -> RawTable | None:

@@ -1,5 +1,16 @@
 """Shared fixtures: small hand-written demands and a deterministic fake encoder for logic tests."""
 
+import os
+
+# Quiet Prefect the way the CLI does, before anything imports it.
+for _key, _value in {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_TO_API_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "HF_HUB_OFFLINE": "1",
+}.items():
+    os.environ.setdefault(_key, _value)
+
 import pandas as pd
 import pytest
 

@@ -56,13 +56,13 @@ def test_csv_encodings(tmp_path: Path, encoding: str) -> None:
     assert table.file_name == "需求.csv" and len(table.sha256) == 64
 
 
-def test_csv_multiline_cell_keeps_starting_line_and_nul_bytes_removed(tmp_path: Path) -> None:
+def test_csv_multiline_cell_is_one_spreadsheet_row_and_nul_bytes_removed(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_bytes('需求名称,需求描述\n甲,"第一行\n第二行"\n乙\x00,描述\n'.encode())
     table = read_submission(path, CONFIG)
     assert cells(table, "需求名称") == ["甲", "乙"]
     assert cells(table, "需求描述")[0] == "第一行\n第二行"
-    assert list(table.rows[s.SOURCE_ROW]) == [2, 4]
+    assert list(table.rows[s.SOURCE_ROW]) == [2, 3]  # the row number Excel shows
 
 
 def test_xlsx_header_on_row_3_and_blank_rows_not_read(tmp_path: Path) -> None:
