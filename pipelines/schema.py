@@ -123,6 +123,7 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], where: str) -> Non
     if missing:
         raise ValueError(f"{where}: missing columns {missing}")
 
+
 # --- draft demand list (one row per condensed entry) -----------------------------------------------
 ENTRY_ID = "entry_id"  # the cluster id, or the duplicate group id, or "S" + demand hex for a singleton
 DRAFT_COLUMNS = [

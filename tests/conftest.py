@@ -2,15 +2,6 @@
 
 import os
 
-# Quiet Prefect the way the CLI does, before anything imports it.
-for _key, _value in {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_LOGGING_TO_API_ENABLED": "false",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-    "HF_HUB_OFFLINE": "1",
-}.items():
-    os.environ.setdefault(_key, _value)
-
 import pandas as pd
 import pytest
 
@@ -35,3 +26,14 @@ def make_demands(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
             s.FLAGS: "",
         }
     )
+
+
+def pytest_configure() -> None:
+    """Quiet Prefect the way the CLI does, before any test module imports it."""
+    for key, value in {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_TO_API_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "HF_HUB_OFFLINE": "1",
+    }.items():
+        os.environ.setdefault(key, value)
