@@ -79,7 +79,17 @@ class IndustryMapper:
         self.phrase_vectors_ = self.encoder.encode(phrases)
         self.phrase_owner_ = np.asarray(owner)
         self.industry_keywords_ = {i.id: i.keywords for i in self.taxonomy.industries}
+        industries = list(self.taxonomy.industries)
+        self.industry_vectors_ = [self.encoder.encode([i.name, *i.scope]) for i in industries]
+        position = {i.id: k for k, i in enumerate(industries)}
+        self.label_industry_ = np.asarray([position.get(label.industry_id, -1) for label in labels])
         return self
+
+    def industry_scores(self, vectors: np.ndarray) -> np.ndarray:
+        """(n, labels) best cosine with the label's industry scope phrases (outside labels: 0)."""
+        per_industry = np.stack([(vectors @ v.T).max(axis=1) for v in self.industry_vectors_], axis=1)
+        padded = np.hstack([per_industry, np.zeros((len(vectors), 1), dtype=per_industry.dtype)])
+        return padded[:, self.label_industry_]
 
     def semantic_scores(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, labels) best phrase cosine per label, and the index of that phrase."""
@@ -106,9 +116,13 @@ class IndustryMapper:
         has_body = (np.linalg.norm(body_vecs, axis=1) > 0)[:, None]
         w = self.config.title_weight
         sem = np.where(has_body, w * t_sim + (1 - w) * b_sim, t_sim)
+        t_ind, b_ind = self.industry_scores(title_vecs), self.industry_scores(body_vecs)
+        ind = np.where(has_body, w * t_ind + (1 - w) * b_ind, t_ind)
+        # outside prototypes have no industry level: their own similarity stands in for it
+        ind = np.where(self.label_industry_ < 0, sem, ind)
         arg = np.where(t_sim >= b_sim, t_arg, b_arg)
         rows = [
-            self._decide(title, core, flags, sem[i], arg[i])
+            self._decide(title, core, flags, sem[i], sem[i] + self.config.industry_weight * ind[i], arg[i])
             for i, (title, core, flags) in enumerate(
                 zip(demands[s.NORM_TITLE], demands[s.CORE_TEXT], _flags(demands), strict=True)
             )
@@ -116,9 +130,11 @@ class IndustryMapper:
         result = pd.DataFrame(rows, index=demands.index)
         return demands.assign(**{str(c): result[c] for c in result.columns})
 
-    def _decide(self, title: str, core: str, flags: str, sem: np.ndarray, arg: np.ndarray) -> dict[str, object]:
+    def _decide(
+        self, title: str, core: str, flags: str, sem: np.ndarray, combined: np.ndarray, arg: np.ndarray
+    ) -> dict[str, object]:
         title_l, body_l = title.lower(), core.lower()
-        logits = sem / self.config.temperature
+        logits = combined / self.config.temperature
         hits = [keyword_hits(label.keywords, title_l, body_l) for label in self.labels_]
         ind_hits = {k: keyword_hits(v, title_l, body_l) for k, v in self.industry_keywords_.items()}
         for j, label in enumerate(self.labels_):

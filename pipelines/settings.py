@@ -53,6 +53,7 @@ class MappingConfig(_Frozen):
     taxonomy: Path = TAXONOMY_FILE
     extra_taxonomies: tuple[Path, ...] = ()
     title_weight: float = 0.5
+    industry_weight: float = Field(0.5, description="weight of the industry-level scope similarity")
     keyword_weight: float = 1.0
     temperature: float = 0.05
     review_below: float = Field(0.5, description="chain confidence under which a demand needs review")
