@@ -1,0 +1,87 @@
+"""The zero-shot mapper on the shipped taxonomy with the real default encoder."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines import schema as s
+from pipelines.embed import USEEncoder, demand_vectors
+from pipelines.mapping import IndustryMapper, build_labels, keyword_hits
+from pipelines.normalize import normalize_demands
+from pipelines.settings import EmbedConfig, MappingConfig, NormalizeConfig
+from pipelines.taxonomy import Taxonomy, load_taxonomy
+
+DEMANDS = [
+    ("动力锂电池高镍三元正极材料包覆改性", "开发高镍三元正极材料表面包覆工艺，提升电池循环寿命与热稳定性。"),
+    ("浓香型白酒窖泥功能微生物培养技术", "针对窖池窖泥老化问题，筛选培养己酸菌等功能微生物，提升基酒优质率。"),
+    ("全钒液流电池储能系统电解液制备", "开发高稳定性钒电解液，用于全钒液流电池储能电站。"),
+    ("水稻高产栽培与病虫害绿色防控", "在丘陵地区推广水稻高产栽培模式，减少农药使用。"),
+    ("中药配方颗粒质量标准研究", ""),
+    ("=cmd|' /C calc'!A0", "<script>alert(1)</script>"),
+]
+
+
+@pytest.fixture(scope="module")
+def taxonomy() -> Taxonomy:
+    return load_taxonomy(MappingConfig().taxonomy)
+
+
+@pytest.fixture(scope="module")
+def mapped(taxonomy: Taxonomy) -> pd.DataFrame:
+    frame = pd.DataFrame(DEMANDS, columns=[s.TITLE, s.TEXT])
+    frame[s.FLAGS] = np.where(frame[s.TEXT] == "", "no_description", "")
+    frame = normalize_demands(frame, NormalizeConfig())
+    encoder = USEEncoder()
+    title, body, _ = demand_vectors(frame, encoder, EmbedConfig(cache_dir=None))
+    return IndustryMapper(taxonomy, encoder, MappingConfig()).fit().predict(frame, title, body)
+
+
+def test_clear_demands_map_to_their_chain(mapped: pd.DataFrame) -> None:
+    assert mapped.loc[0, [s.INDUSTRY_ID, s.CHAIN_ID]].tolist() == ["EC", "EC-BATT"]
+    assert mapped.loc[1, [s.INDUSTRY_ID, s.CHAIN_ID]].tolist() == ["FT", "FT-BAIJIU"]
+
+
+def test_conflict_rule_decides_vanadium_batteries_and_says_so(mapped: pd.DataFrame) -> None:
+    assert mapped.loc[2, s.CHAIN_ID] == "EC-BATT"
+    assert "规则" in mapped.loc[2, s.EVIDENCE]
+
+
+def test_agriculture_is_outside_the_six_industries(mapped: pd.DataFrame) -> None:
+    assert mapped.loc[3, [s.INDUSTRY_ID, s.CHAIN_ID]].tolist() == [s.NONE, s.NONE]
+    assert mapped.loc[3, s.INDUSTRY] == "六大产业之外"
+
+
+def test_title_only_demand_is_mapped_and_flagged(mapped: pd.DataFrame) -> None:
+    assert mapped.loc[4, s.INDUSTRY_ID] == "MH"
+    assert mapped.loc[4, s.NEEDS_REVIEW] and "无需求描述" in mapped.loc[4, s.REVIEW_REASON]
+
+
+def test_every_answer_is_valid_and_explained(mapped: pd.DataFrame, taxonomy: Taxonomy) -> None:
+    for row in mapped.itertuples():
+        assert taxonomy.is_valid(row.industry_id, row.chain_id)
+        assert 0.0 <= row.confidence <= row.industry_confidence + 1e-9 <= 1.0 + 1e-9
+        assert row.evidence.startswith("判定：") and "语义最近" in row.evidence
+        assert len(row.alternatives.split(";")) == 3
+        assert row.secondary_chain_id != row.chain_id
+        assert bool(row.needs_review) == bool(row.review_reason)
+
+
+def test_keyword_evidence_marks_title_hits() -> None:
+    assert keyword_hits(("电解液", "钒", "正极"), "钒电解液制备", "正极材料") == [("电解液", "标题"), ("正极", "正文")]
+
+
+def test_labels_cover_every_chain_a_no_chain_label_per_industry_and_outside(taxonomy: Taxonomy) -> None:
+    labels = build_labels(taxonomy)
+    assert {label.chain_id for label in labels} == {c.id for c in taxonomy.chains} | {s.NONE}
+    assert {label.industry_id for label in labels if label.chain_id == s.NONE} == {*taxonomy_ids(taxonomy), s.NONE}
+
+
+def taxonomy_ids(taxonomy: Taxonomy) -> set[str]:
+    return {i.id for i in taxonomy.industries}
+
+
+def test_an_n_chain_is_a_data_edit() -> None:
+    base = MappingConfig().taxonomy
+    extended = load_taxonomy(base, [base.parent / "example-n-chains.yaml"])
+    labels = {label.chain_id for label in build_labels(extended)}
+    assert {"EM-LOWALT", "MH-NUCMED"} <= labels
