@@ -128,7 +128,10 @@ def consolidate_call(
     encoder = make_encoder(config.embed)
     ingested: IngestResult = st.run("读取与校验", ingest_task, inputs, call_id, config.ingest)
     if ingested.demands.empty:
-        failed = ", ".join(ingested.files["file_name"].astype(str)) or "（无）"
+        files = ingested.files
+        failed = "；".join(
+            f"{n}（{e or '无可接收的行'}）" for n, e in zip(files["file_name"], files["error"], strict=True)
+        )
         raise NoAcceptedRowsError(f"没有任何文件产生可接收的需求行：{failed}")
     demands = st.run("文本规范化", normalize_task, ingested.demands, config.normalize)
     segmenter = Segmenter(config.segment, taxonomy.terms()).fit()

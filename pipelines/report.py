@@ -160,6 +160,7 @@ def _html_context(bundle: ReportBundle) -> dict[str, Any]:
         "review": _records(review.head(MAX_TABLE_ROWS), _REVIEW_COLUMNS),
         "review_hidden": max(len(review) - MAX_TABLE_ROWS, 0),
         "chains": _cluster_chains(bundle.clusters, d),
+        "drafts": _draft_chains(bundle.drafts),
         "quarantine": _records(bundle.quarantine.head(MAX_TABLE_ROWS), s.QUARANTINE_EXPORT_COLUMNS),
         "quarantine_hidden": max(len(bundle.quarantine) - MAX_TABLE_ROWS, 0),
         "run_info": [(k, _text(v)) for k, v in sorted(bundle.manifest.items()) if isinstance(v, str | int | float)],
@@ -207,6 +208,22 @@ def _duplicate_groups(d: pd.DataFrame) -> list[dict[str, Any]]:
             }
         )
     return sorted(groups, key=lambda g: -g["count"])
+
+
+_ENTRY_KIND_LABELS = {"cluster": "聚类", "duplicate_group": "重复组", "single": "单条"}
+
+
+def _draft_chains(drafts: pd.DataFrame) -> list[dict[str, Any]]:
+    """Draft entries grouped by industry and chain, in the draft list's order, capped per chain."""
+    blocks = []
+    for (industry, chain), part in drafts.groupby([s.INDUSTRY, s.CHAIN], sort=False):
+        rows = _records(part.head(MAX_TABLE_ROWS), s.DRAFT_COLUMNS)
+        for row in rows:
+            row["kind"] = _ENTRY_KIND_LABELS.get(str(row["entry_kind"]), str(row["entry_kind"]))
+        blocks.append(
+            {"industry": industry, "chain": chain, "entries": rows, "hidden": max(len(part) - MAX_TABLE_ROWS, 0)}
+        )
+    return sorted(blocks, key=lambda b: (industry_rank(str(b["industry"])), str(b["chain"])))
 
 
 def _cluster_chains(clusters: pd.DataFrame, d: pd.DataFrame) -> list[dict[str, Any]]:
