@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ningliang run data/samples/sample-call.xlsx --call sample-2026 --db sqlite:///data/library.sqlite
+	$(BIN)/ningliang run data/samples/sample-call.xlsx --call sample-2026
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines tests benchmarks

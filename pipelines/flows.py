@@ -30,7 +30,7 @@ from .errors import NoAcceptedRowsError
 from .ingest import IngestResult, ingest_files
 from .mapping import IndustryMapper
 from .normalize import normalize_demands
-from .report import ReportBundle, write_outputs
+from .report import ReportBundle, write_manifest, write_outputs
 from .segment import Segmenter, segment_demands
 from .settings import PipelineConfig
 from .store import Library
@@ -90,12 +90,8 @@ def map_task(demands: pd.DataFrame, taxonomy: Taxonomy, encoder: Encoder, config
 
 
 @task(name="library", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=1)
-def library_task(db_url: str, run_id: str, demands: pd.DataFrame, quarantine: pd.DataFrame) -> dict[str, int]:
-    library = Library.open(db_url)
-    try:
-        return library.save_call(run_id, demands, quarantine)
-    finally:
-        library.close()
+def library_task(library: Library, run_id: str, demands: pd.DataFrame, quarantine: pd.DataFrame) -> dict[str, int]:
+    return library.save_call(run_id, demands, quarantine)
 
 
 class _Stages:
@@ -127,12 +123,7 @@ def consolidate_call(
     taxonomy = load_taxonomy(config.mapping.taxonomy, config.mapping.extra_taxonomies)
     encoder = make_encoder(config.embed)
     ingested: IngestResult = st.run("读取与校验", ingest_task, inputs, call_id, config.ingest)
-    if ingested.demands.empty:
-        files = ingested.files
-        failed = "；".join(
-            f"{n}（{e or '无可接收的行'}）" for n, e in zip(files["file_name"], files["error"], strict=True)
-        )
-        raise NoAcceptedRowsError(f"没有任何文件产生可接收的需求行：{failed}")
+    _require_accepted_rows(ingested)
     demands = st.run("文本规范化", normalize_task, ingested.demands, config.normalize)
     segmenter = Segmenter(config.segment, taxonomy.terms()).fit()
     demands = st.run("中文分词", segment_task, demands, segmenter)
@@ -144,15 +135,20 @@ def consolidate_call(
     clusters = clusters_task(demands)
     library = Library.open(db_url)
     run_id = library.start_run(call_id, config_hash(config), taxonomy.version, encoder.name)
-    saved = st.run("写入需求库", library_task, db_url, run_id, demands, ingested.quarantine)
-    manifest = build_manifest(call_id, run_id, started, config, taxonomy, encoder, ingested, demands, st.seconds)
-    manifest["counts"].update({"library_" + k: v for k, v in saved.items()})
-    bundle = ReportBundle(call_id, demands, clusters, drafts, ingested.quarantine, ingested.files, manifest)
-    outputs = st.run("生成报告", report_task, bundle, out_dir)
-    manifest["stage_seconds"] = st.seconds
-    write_manifest_final(outputs, manifest)
-    library.finish_run(run_id, "succeeded", manifest)
-    library.close()
+    try:
+        saved = st.run("写入需求库", library_task, library, run_id, demands, ingested.quarantine)
+        manifest = build_manifest(call_id, run_id, started, config, taxonomy, encoder, ingested, demands, st.seconds)
+        manifest["counts"].update({"library_" + k: v for k, v in saved.items()})
+        bundle = ReportBundle(call_id, demands, clusters, drafts, ingested.quarantine, ingested.files, manifest)
+        outputs = st.run("生成报告", report_task, bundle, out_dir)
+        manifest["stage_seconds"] = st.seconds
+        write_manifest(manifest, outputs["manifest.json"])
+        library.finish_run(run_id, "succeeded", manifest)
+    except BaseException as exc:
+        library.finish_run(run_id, "failed", {"error": f"{type(exc).__name__}: {exc}", "stage_seconds": st.seconds})
+        raise
+    finally:
+        library.close()
     return RunSummary(
         call_id=call_id,
         run_id=run_id,
@@ -162,9 +158,17 @@ def consolidate_call(
         quarantined=len(ingested.quarantine),
         unreadable_files=[f for f, e in zip(ingested.files["file_name"], ingested.files["error"], strict=True) if e],
         needs_review=int(demands[s.NEEDS_REVIEW].sum()),
-        duplicate_groups=int(demands[s.DUPLICATE_GROUP].replace("", np.nan).nunique()),
+        duplicate_groups=manifest["counts"]["duplicate_groups"],
         clusters=len(clusters),
     )
+
+
+def _require_accepted_rows(ingested: IngestResult) -> None:
+    """Stop with a one-line message naming every file and why none of its rows could be accepted."""
+    if ingested.demands.empty:
+        files = ingested.files
+        reasons = [f"{n}（{e or '无可接收的行'}）" for n, e in zip(files["file_name"], files["error"], strict=True)]
+        raise NoAcceptedRowsError(f"没有任何文件产生可接收的需求行：{'；'.join(reasons)}")
 
 
 def config_hash(config: PipelineConfig) -> str:
@@ -211,12 +215,3 @@ def build_manifest(
         },
         "stage_seconds": dict(seconds),
     }
-
-
-def write_manifest_final(outputs: dict[str, Path], manifest: dict[str, Any]) -> None:
-    """Rewrite manifest.json once the report stage's own timing is known."""
-    from .report import write_manifest
-
-    path = outputs.get("manifest.json")
-    if path is not None:
-        write_manifest(manifest, path)
