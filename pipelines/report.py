@@ -27,7 +27,7 @@ from .safe import is_missing, safe_text
 from .workbook import DUPLICATE_KIND_LABELS, industry_of, industry_rank, write_workbook
 
 # columns of ReportBundle.files: one row per input file
-FILES_COLUMNS = ["file_name", "sha256", "rows_read", "accepted", "quarantined", "error"]
+FILES_COLUMNS = s.FILES_COLUMNS
 FILE_ROWS_READ = FILES_COLUMNS[2]
 
 DEMANDS_CSV, CLUSTERS_CSV, QUARANTINE_CSV = "demands.csv", "clusters.csv", "quarantine.csv"

@@ -107,6 +107,9 @@ CLUSTERS_EXPORT_COLUMNS = [
     "member_ids",
 ]
 
+# one row per input file of a call (ingest summary, report and manifest)
+FILES_COLUMNS = ["file_name", "sha256", "rows_read", "accepted", "quarantined", "error"]
+
 QUARANTINE_EXPORT_COLUMNS = [
     CALL_ID,
     SOURCE_FILE,
