@@ -137,3 +137,20 @@ def test_no_usable_file_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("错误：")
     assert "empty.csv" in lines[0] and "other.csv" in lines[0]
+
+
+def test_a_failing_stage_becomes_one_chinese_line_and_a_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect import task
+
+    from pipelines import flows
+
+    def explode(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(flows, "cluster_task", task(name="cluster")(explode))
+    code, output, out = _run(tmp_path, _csv(tmp_path / "call.csv", ROWS[:2]))
+    assert code == 1
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert lines[-1].startswith("错误：处理中断（RuntimeError: boom）")
+    assert "Traceback" not in output
+    assert "RuntimeError: boom" in (out / "error.log").read_text(encoding="utf-8")
