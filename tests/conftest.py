@@ -1,6 +1,7 @@
 """Shared fixtures: small hand-written demands and a deterministic fake encoder for logic tests."""
 
 import os
+from collections.abc import Iterator
 
 import pandas as pd
 import pytest
@@ -37,3 +38,12 @@ def pytest_configure() -> None:
         "HF_HUB_OFFLINE": "1",
     }.items():
         os.environ.setdefault(key, value)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect API for every flow-level test (starting one costs about ten seconds)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield

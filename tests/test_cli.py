@@ -4,14 +4,12 @@ import csv
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from prefect.testing.utilities import prefect_test_harness
 
 from pipelines.cli import main
 from pipelines.settings import MappingConfig
@@ -26,10 +24,7 @@ ROWS = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def harness() -> Iterator[None]:
-    with prefect_test_harness():
-        yield
+pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def _csv(path: Path, rows: list[list[str]], encoding: str = "utf-8-sig") -> Path:

@@ -1,12 +1,10 @@
 """The consolidate-call flow end to end, under a Prefect test harness, with the real default encoder."""
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from pipelines.flows import consolidate_call
 from pipelines.settings import EmbedConfig, PipelineConfig
@@ -35,10 +33,7 @@ ROWS = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def harness() -> Iterator[None]:
-    with prefect_test_harness():
-        yield
+pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def _write(path: Path, rows: list[tuple[str, str, str]]) -> Path:
