@@ -1,41 +1,138 @@
-"""Duplicate groups: exact copies after normalisation, and near-copies found by MinHash/LSH over character
-shingles and verified by their true Jaccard similarity.
+"""Duplicate groups in two layers, every pair decision explained.
 
-Every duplicate stays its own accepted row; it only gains a shared DUPLICATE_GROUP. A group's id is derived from
-its smallest member id, so it does not depend on row order.
+1. Copies: exact copies after normalisation, and near-copies found by MinHash/LSH (rensa) over character shingles
+   of the boilerplate-stripped text and verified by their true Jaccard similarity.
+2. Re-posts: the same need reworded by another enterprise, found among each demand's nearest sentence vectors and
+   verified by agreement on segmented terms.
+Both layers are vetoed when the two demands name different objects (a rare title term or model number of each is
+missing from the other: "磷酸铁锂电解液" vs "三元811电解液"), so a shared template never makes two needs one.
+
+Every duplicate stays its own accepted row; it only gains a shared DUPLICATE_GROUP whose id derives from its
+smallest member id, so it does not depend on row order.
 """
 
-import re
-from collections.abc import Iterable
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
-from datasketch import MinHash, MinHashLSH
+from rensa import RMinHash, RMinHashLSH
 
 from . import schema as s
 from .settings import DedupConfig
+from .similarity import TermStats, aliases, compact, jaccard, missing_terms, nearest_neighbours, shingles
 
-_NON_WORD_RE = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def compact(text: str) -> str:
-    """Letters and digits only: the form in which two texts count as exact copies."""
-    return _NON_WORD_RE.sub("", text).lower()
+PAIR_COLUMNS = ["demand_a", "demand_b", "rule", "decision", "jaccard", "cosine", "term_overlap", "shared_terms",
+                "conflicting_terms", "reason"]  # fmt: skip
 
 
-def shingles(text: str, size: int) -> set[str]:
-    """Character n-grams of the compacted text (the whole text when it is shorter than n)."""
-    text = compact(text)
-    if len(text) <= size:
-        return {text} if text else set()
-    return {text[i : i + size] for i in range(len(text) - size + 1)}
+@dataclass
+class _Texts:
+    """Per-demand views the rules read, keyed by position in the frame."""
+
+    ids: list[str]
+    raw: list[str]  # core text as normalised
+    keys: list[str]  # compact core text
+    tokens: list[list[str]]
+    key_terms: list[list[str]]
+    stats: TermStats
 
 
-def jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a or b else 0.0
+def _texts(demands: pd.DataFrame, config: DedupConfig) -> _Texts:
+    tokens = [str(t).split() for t in demands[s.TOKENS].fillna("")]
+    titles = [str(t).split() for t in demands[s.TITLE_TOKENS].fillna("")]
+    stats = TermStats(tokens)
+    keys = [compact(t) for t in demands[s.CORE_TEXT]]
+    key_terms = [
+        stats.key_terms(tt, title, config.key_term_share)
+        for tt, title in zip(titles, demands[s.NORM_TITLE].fillna(""), strict=True)
+    ]
+    raw = demands[s.CORE_TEXT].astype(str).tolist()
+    return _Texts(demands[s.DEMAND_ID].astype(str).tolist(), raw, keys, tokens, key_terms, stats)
+
+
+def _lexical_candidates(t: _Texts, config: DedupConfig) -> set[tuple[int, int]]:
+    """Pairs (i < j) that MinHash/LSH proposes as copies; the exact Jaccard check comes later."""
+    lsh = RMinHashLSH(threshold=config.lsh_threshold, num_perm=config.num_perm, num_bands=config.lsh_bands)
+    docs = (sorted(shingles(k, config.shingle_size)) or ["<empty>"] for k in t.keys)
+    hashes = RMinHash.from_token_sets(docs, config.num_perm, config.seed)
+    for i, mh in enumerate(hashes):
+        lsh.insert(i, mh)
+    return {(min(i, j), max(i, j)) for i, mh in enumerate(hashes) for j in lsh.query(mh) if i != j}
+
+
+def _semantic_candidates(vectors: np.ndarray, config: DedupConfig) -> dict[tuple[int, int], float]:
+    """Pairs (i < j) among each demand's nearest neighbours with cosine >= reworded_cosine."""
+    sims, idx = nearest_neighbours(vectors, config.neighbours, config.seed)
+    out: dict[tuple[int, int], float] = {}
+    for i in range(len(idx)):
+        for sim, j in zip(sims[i], idx[i], strict=True):
+            if j >= 0 and sim >= config.reworded_cosine:
+                out[(min(i, int(j)), max(i, int(j)))] = float(sim)
+    return out
+
+
+def detect_pairs(demands: pd.DataFrame, config: DedupConfig, vectors: np.ndarray | None = None) -> pd.DataFrame:
+    """Every duplicate decision on a candidate pair: PAIR_COLUMNS, decision "merged" or "kept_apart".
+
+    Input columns: DEMAND_ID, CORE_TEXT, NORM_TITLE, TOKENS, TITLE_TOKENS; `vectors` row-aligned and L2-normalised
+    (without them only the copy layer runs). Scores lie in [0, 1] (cosine may be NaN when not computed).
+    """
+    s.require_columns(demands, [s.DEMAND_ID, s.CORE_TEXT, s.NORM_TITLE, s.TOKENS, s.TITLE_TOKENS], "detect_pairs")
+    t = _texts(demands, config)
+    semantic = _semantic_candidates(vectors, config) if vectors is not None and len(vectors) > 1 else {}
+    candidates = _lexical_candidates(t, config) | set(semantic)
+    first: dict[str, int] = {}
+    for i, key in enumerate(t.keys):  # identical texts are pairs without any search
+        if key and first.setdefault(key, i) != i:
+            candidates.add((first[key], i))
+    rows = [_judge(t, i, j, semantic.get((i, j)), vectors, config) for i, j in sorted(candidates)]
+    return pd.DataFrame([r for r in rows if r is not None], columns=PAIR_COLUMNS)
+
+
+def _judge(
+    t: _Texts, i: int, j: int, cosine: float | None, vectors: np.ndarray | None, config: DedupConfig
+) -> dict[str, object] | None:
+    """Apply the rules to one candidate pair; None when it is not even a candidate worth recording."""
+    if cosine is None and vectors is not None:
+        cosine = float(vectors[i] @ vectors[j])
+    a, b = (i, j) if t.ids[i] < t.ids[j] else (j, i)
+    if t.keys[a] == t.keys[b] and t.keys[a]:
+        return _pair(t, a, b, "exact", "merged", 1.0, cosine, 0.0, [], [], "规范化后正文完全相同")
+    score = jaccard(shingles(t.keys[a], config.shingle_size), shingles(t.keys[b], config.shingle_size))
+    overlap, shared = t.stats.overlap(t.tokens[a], t.tokens[b])
+    if score >= config.near_threshold:
+        rule = "near"
+    elif cosine is not None and cosine >= config.reworded_cosine and overlap >= config.reworded_terms:
+        rule = "reworded"
+    else:
+        return None
+    alias = {**aliases(t.raw[a]), **aliases(t.raw[b])}
+    conflict = missing_terms(t.key_terms[a], t.keys[b], alias), missing_terms(t.key_terms[b], t.keys[a], alias)
+    if conflict[0] and conflict[1]:
+        why = f"对象不同：「{'、'.join(conflict[0][:3])}」与「{'、'.join(conflict[1][:3])}」，不视为重复"
+        return _pair(t, a, b, rule, "kept_apart", score, cosine, overlap, shared, conflict[0] + conflict[1], why)
+    if rule == "near":
+        why = f"字符{config.shingle_size}-gram Jaccard {score:.2f} ≥ {config.near_threshold:.2f}（LSH 候选，经校验）"
+    else:
+        why = (f"语义相似度 {cosine:.2f} ≥ {config.reworded_cosine:.2f}，关键词重合度 {overlap:.2f} ≥ "
+               f"{config.reworded_terms:.2f}，视为同一需求的改写")  # fmt: skip
+    return _pair(t, a, b, rule, "merged", score, cosine, overlap, shared, [], why)
+
+
+def _pair(
+    t: _Texts, a: int, b: int, rule: str, decision: str, score: float, cosine: float | None, overlap: float,
+    shared: list[str], conflicting: list[str], reason: str,
+) -> dict[str, object]:  # fmt: skip
+    return {
+        "demand_a": t.ids[a], "demand_b": t.ids[b], "rule": rule, "decision": decision,
+        "jaccard": round(score, 4), "cosine": round(cosine, 4) if cosine is not None else float("nan"),
+        "term_overlap": round(overlap, 4), "shared_terms": "、".join(shared[:6]),
+        "conflicting_terms": "、".join(conflicting[:6]), "reason": reason,
+    }  # fmt: skip
 
 
 class _UnionFind:
-    def __init__(self, items: Iterable[str]) -> None:
+    def __init__(self, items: list[str]) -> None:
         self.parent = {item: item for item in items}
 
     def find(self, item: str) -> str:
@@ -50,87 +147,68 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def near_pairs(shingle_sets: dict[str, set[str]], config: DedupConfig) -> list[tuple[str, str, float]]:
-    """Verified near-duplicate pairs (a < b, jaccard) among the given ids, via MinHashLSH candidates."""
-    lsh = MinHashLSH(threshold=config.lsh_threshold, num_perm=config.num_perm)
-    ids = sorted(i for i, sh in shingle_sets.items() if sh)
-    hashes = MinHash.bulk(
-        [[x.encode("utf-8") for x in shingle_sets[i]] for i in ids],
-        num_perm=config.num_perm,
-        seed=config.seed,
-    )
-    pairs = []
-    for demand, mh in zip(ids, hashes, strict=True):
-        for other in lsh.query(mh):
-            score = jaccard(shingle_sets[demand], shingle_sets[other])
-            if score >= config.near_threshold:
-                pairs.append((min(demand, other), max(demand, other), score))
-        lsh.insert(demand, mh)
-    return sorted(pairs)
+def find_duplicates(demands: pd.DataFrame, config: DedupConfig, vectors: np.ndarray | None = None) -> pd.DataFrame:
+    """detect_pairs then group_duplicates: the demands frame with the duplicate columns added."""
+    return group_duplicates(demands, detect_pairs(demands, config, vectors), config, vectors)
 
 
-def find_duplicates(demands: pd.DataFrame, config: DedupConfig) -> pd.DataFrame:
-    """Add DUPLICATE_GROUP, DUPLICATE_KIND, DUPLICATE_SCORE, DUPLICATE_OF, DUPLICATE_REASON.
+def group_duplicates(
+    demands: pd.DataFrame, pairs: pd.DataFrame, config: DedupConfig, vectors: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Add DUPLICATE_GROUP, DUPLICATE_KIND (exact / near / reworded), DUPLICATE_SCORE, DUPLICATE_OF, DUPLICATE_REASON.
 
-    Input columns: DEMAND_ID, CORE_TEXT. Scores are Jaccard similarities in [0, 1] of a member's shingles with
-    its group representative's (1.0 for exact copies); demands in no group get "" and NaN.
+    Groups are the connected components of the merged pairs. A member's kind and score describe it against the
+    group representative (the most complete text): 1.0 for an exact copy, shingle Jaccard for a near-copy, sentence
+    cosine for a re-post. Demands in no group get "" / NaN.
     """
-    s.require_columns(demands, [s.DEMAND_ID, s.CORE_TEXT], "find_duplicates")
-    ids = demands[s.DEMAND_ID].tolist()
-    keys = dict(zip(ids, demands[s.CORE_TEXT].map(compact), strict=True))
-    sets = {d: shingles(t, config.shingle_size) for d, t in zip(ids, demands[s.CORE_TEXT], strict=True)}
+    ids = demands[s.DEMAND_ID].astype(str).tolist()
     uf = _UnionFind(ids)
-    first_with_key: dict[str, str] = {}
-    for demand in sorted(ids):
-        if keys[demand]:
-            uf.union(first_with_key.setdefault(keys[demand], demand), demand)
-    for a, b, _ in near_pairs(sets, config):
+    for a, b in pairs.loc[pairs["decision"] == "merged", ["demand_a", "demand_b"]].itertuples(index=False):
         uf.union(a, b)
-    members: dict[str, list[str]] = {}
+    groups: dict[str, list[str]] = {}
     for demand in ids:
-        members.setdefault(uf.find(demand), []).append(demand)
-    lengths = dict(zip(ids, demands[s.CORE_TEXT].str.len(), strict=True))
-    columns: dict[str, dict[str, object]] = {c: {} for c in _OUTPUT_COLUMNS}
-    for group in members.values():
-        _describe_group(sorted(group), keys, sets, lengths, config, columns)
-    return demands.assign(**{c: demands[s.DEMAND_ID].map(v) for c, v in columns.items()})
+        groups.setdefault(uf.find(demand), []).append(demand)
+    position = {d: i for i, d in enumerate(ids)}
+    lengths = demands[s.CORE_TEXT].str.len().tolist()
+    out: dict[str, dict[str, object]] = {c: {} for c in _OUTPUT_COLUMNS}
+    for members in groups.values():
+        _describe_group(sorted(members), demands, position, lengths, vectors, config, out)
+    return demands.assign(**{c: demands[s.DEMAND_ID].map(v) for c, v in out.items()})
 
 
 _OUTPUT_COLUMNS = (s.DUPLICATE_GROUP, s.DUPLICATE_KIND, s.DUPLICATE_SCORE, s.DUPLICATE_OF, s.DUPLICATE_REASON)
 
 
 def _describe_group(
-    group: list[str],
-    keys: dict[str, str],
-    sets: dict[str, set[str]],
-    lengths: dict[str, int],
-    config: DedupConfig,
-    out: dict[str, dict[str, object]],
-) -> None:
-    """Fill the output columns for one group (a lone demand gets empty values)."""
+    group: list[str], demands: pd.DataFrame, position: dict[str, int], lengths: list[int],
+    vectors: np.ndarray | None, config: DedupConfig, out: dict[str, dict[str, object]],
+) -> None:  # fmt: skip
     if len(group) == 1:
         for column, value in zip(_OUTPUT_COLUMNS, ("", "", float("nan"), "", ""), strict=True):
             out[column][group[0]] = value
         return
-    group_id = "G" + group[0][1:]
-    rep = min(group, key=lambda d: (-lengths[d], d))  # the most complete text represents the group
-    kinds = {d: "exact" if keys[d] == keys[rep] else "near" for d in group}
+    rep = min(group, key=lambda d: (-lengths[position[d]], d))
+    core = demands[s.CORE_TEXT].tolist()
+    rep_key, rep_sh = compact(core[position[rep]]), shingles(core[position[rep]], config.shingle_size)
+    kinds = {}
     for demand in group:
-        score = 1.0 if kinds[demand] == "exact" else jaccard(sets[demand], sets[rep])
-        out[s.DUPLICATE_GROUP][demand] = group_id
-        out[s.DUPLICATE_SCORE][demand] = round(score, 4)
-        if demand == rep:
-            out[s.DUPLICATE_KIND][demand] = "exact" if all(k == "exact" for k in kinds.values()) else "near"
-            out[s.DUPLICATE_OF][demand] = ""
-            out[s.DUPLICATE_REASON][demand] = f"重复组代表条目（组内共 {len(group)} 条，取描述最完整者）"
-        elif kinds[demand] == "exact":
-            out[s.DUPLICATE_KIND][demand] = "exact"
-            out[s.DUPLICATE_OF][demand] = rep
-            out[s.DUPLICATE_REASON][demand] = f"与 {rep} 规范化后正文完全相同"
+        key = compact(core[position[demand]])
+        score = jaccard(shingles(key, config.shingle_size), rep_sh)
+        if key == rep_key:
+            kinds[demand] = ("exact", 1.0, f"与 {rep} 规范化后正文完全相同")
+        elif score >= config.near_threshold:
+            kinds[demand] = ("near", score, f"与 {rep} 的字符{config.shingle_size}-gram Jaccard 相似度 {score:.2f}")
         else:
-            out[s.DUPLICATE_KIND][demand] = "near"
-            out[s.DUPLICATE_OF][demand] = rep
-            out[s.DUPLICATE_REASON][demand] = (
-                f"与 {rep} 的字符{config.shingle_size}-gram Jaccard 相似度 {score:.2f}"
-                f"（MinHash/LSH 候选，经校验，阈值 {config.near_threshold:.2f}）"
-            )
+            cos = float(vectors[position[demand]] @ vectors[position[rep]]) if vectors is not None else score
+            kinds[demand] = ("reworded", cos, f"与 {rep} 为同一需求的改写（语义相似度 {cos:.2f}）")
+    worst = "exact" if all(k[0] == "exact" for k in kinds.values()) else "near"
+    worst = "reworded" if any(k[0] == "reworded" for k in kinds.values()) else worst
+    for demand in group:
+        kind, score, reason = kinds[demand]
+        out[s.DUPLICATE_GROUP][demand] = "G" + group[0][1:]
+        out[s.DUPLICATE_SCORE][demand] = round(score, 4)
+        out[s.DUPLICATE_OF][demand] = "" if demand == rep else rep
+        out[s.DUPLICATE_KIND][demand] = worst if demand == rep else kind
+        out[s.DUPLICATE_REASON][demand] = (
+            f"重复组代表条目（组内共 {len(group)} 条，取描述最完整者）" if demand == rep else reason
+        )

@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from . import __version__
 from . import schema as s
 from .cluster import cluster_demands
-from .dedup import find_duplicates
+from .dedup import detect_pairs, group_duplicates
 from .drafts import build_clusters, build_drafts
 from .embed import Encoder, demand_vectors, make_encoder
 from .errors import NoAcceptedRowsError
@@ -76,7 +76,8 @@ ingest_task = _task(ingest_files, "ingest")
 normalize_task = _task(normalize_demands, "normalize")
 segment_task = _task(segment_demands, "segment")
 embed_task = _task(demand_vectors, "embed")
-dedup_task = _task(find_duplicates, "dedup")
+pairs_task = _task(detect_pairs, "duplicate-pairs")
+group_task = _task(group_duplicates, "duplicate-groups")
 cluster_task = _task(cluster_demands, "cluster")
 drafts_task = _task(build_drafts, "drafts")
 clusters_task = _task(build_clusters, "clusters")
@@ -128,7 +129,8 @@ def consolidate_call(
     segmenter = Segmenter(config.segment, taxonomy.terms()).fit()
     demands = st.run("中文分词", segment_task, demands, segmenter)
     vectors = st.run("句向量", embed_task, demands, encoder, config.embed)
-    demands = st.run("查重", dedup_task, demands, config.dedup)
+    pairs = st.run("查重", pairs_task, demands, config.dedup, vectors[2])
+    demands = group_task(demands, pairs, config.dedup, vectors[2])
     demands = st.run("产业映射", map_task, demands, taxonomy, encoder, config, vectors)
     demands = st.run("相似聚类", cluster_task, demands, vectors[2], config.cluster)
     drafts = st.run("需求清单", drafts_task, demands)
@@ -139,7 +141,9 @@ def consolidate_call(
         saved = st.run("写入需求库", library_task, library, run_id, demands, ingested.quarantine)
         manifest = build_manifest(call_id, run_id, started, config, taxonomy, encoder, ingested, demands, st.seconds)
         manifest["counts"].update({"library_" + k: v for k, v in saved.items()})
-        bundle = ReportBundle(call_id, demands, clusters, drafts, ingested.quarantine, ingested.files, manifest)
+        bundle = ReportBundle(
+            call_id, demands, clusters, drafts, ingested.quarantine, ingested.files, manifest, duplicate_pairs=pairs
+        )
         outputs = st.run("生成报告", report_task, bundle, out_dir)
         manifest["stage_seconds"] = st.seconds
         write_manifest(manifest, outputs["manifest.json"])

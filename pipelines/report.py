@@ -32,6 +32,7 @@ FILE_ROWS_READ = FILES_COLUMNS[2]
 
 DEMANDS_CSV, CLUSTERS_CSV, QUARANTINE_CSV = "demands.csv", "clusters.csv", "quarantine.csv"
 DRAFT_XLSX, REPORT_HTML, MANIFEST_JSON = "draft_list.xlsx", "report.html", "manifest.json"
+PAIRS_CSV = "duplicate_pairs.csv"  # machine export of every duplicate decision, when the flow provides them
 OUTPUT_FILES = (DEMANDS_CSV, CLUSTERS_CSV, QUARANTINE_CSV, DRAFT_XLSX, REPORT_HTML, MANIFEST_JSON)
 TEMPLATE = "report.html.j2"
 CSV_FLOAT_DIGITS = 4
@@ -53,6 +54,7 @@ class ReportBundle:
     quarantine: pd.DataFrame  # QUARANTINE_EXPORT_COLUMNS
     files: pd.DataFrame  # FILES_COLUMNS
     manifest: dict[str, Any]  # JSON-able
+    duplicate_pairs: pd.DataFrame | None = None  # dedup.PAIR_COLUMNS: every pair decision, merged or kept apart
 
 
 def write_outputs(bundle: ReportBundle, out_dir: Path) -> dict[str, Path]:
@@ -65,6 +67,9 @@ def write_outputs(bundle: ReportBundle, out_dir: Path) -> dict[str, Path]:
     write_draft_workbook(bundle, paths[DRAFT_XLSX])
     write_html(bundle, paths[REPORT_HTML])
     write_manifest(bundle.manifest, paths[MANIFEST_JSON])
+    if bundle.duplicate_pairs is not None:
+        paths[PAIRS_CSV] = out_dir / PAIRS_CSV
+        write_csv(bundle.duplicate_pairs, list(bundle.duplicate_pairs.columns), paths[PAIRS_CSV])
     return paths
 
 

@@ -31,10 +31,11 @@ NORM_TITLE = "norm_title"
 NORM_TEXT = "norm_text"
 CORE_TEXT = "core_text"  # title + body with form boilerplate removed: what dedup and mapping read
 TOKENS = "tokens"  # space-joined segmented terms of core_text, stopwords removed
+TITLE_TOKENS = "title_tokens"  # the same for the title alone: where a demand names its object
 
 # --- duplicates -----------------------------------------------------------------------------------
 DUPLICATE_GROUP = "duplicate_group"  # "G" + smallest member demand_id's hex; "" for a demand with no duplicate
-DUPLICATE_KIND = "duplicate_kind"  # exact / near / "" (later: reworded)
+DUPLICATE_KIND = "duplicate_kind"  # exact / near / reworded / "" (no duplicate)
 DUPLICATE_SCORE = "duplicate_score"  # similarity to the group representative in [0, 1]
 DUPLICATE_OF = "duplicate_of"  # the group representative's demand_id ("" for the representative itself)
 DUPLICATE_REASON = "duplicate_reason"

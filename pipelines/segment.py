@@ -66,7 +66,8 @@ class Segmenter:
 
 
 def segment_demands(demands: pd.DataFrame, segmenter: Segmenter) -> pd.DataFrame:
-    """Add TOKENS (space-joined terms of CORE_TEXT) to a frame that has CORE_TEXT."""
-    s.require_columns(demands, [s.CORE_TEXT], "segment_demands")
+    """Add TOKENS and TITLE_TOKENS (space-joined terms of CORE_TEXT and NORM_TITLE)."""
+    s.require_columns(demands, [s.CORE_TEXT, s.NORM_TITLE], "segment_demands")
     tokens = [" ".join(segmenter.tokenize(text)) for text in demands[s.CORE_TEXT]]
-    return demands.assign(**{s.TOKENS: tokens})
+    titles = [" ".join(segmenter.tokenize(text)) for text in demands[s.NORM_TITLE]]
+    return demands.assign(**{s.TOKENS: tokens, s.TITLE_TOKENS: titles})

@@ -46,7 +46,12 @@ class DedupConfig(_Frozen):
     num_perm: int = 128
     lsh_threshold: float = 0.5
     near_threshold: float = Field(0.7, description="verified Jaccard of shingle sets to call two demands near-copies")
+    lsh_bands: int = 16
     seed: int = 1
+    neighbours: int = Field(10, description="nearest sentence vectors examined per demand for re-posts")
+    reworded_cosine: float = Field(0.75, description="sentence cosine from which a pair may be a reworded re-post")
+    reworded_terms: float = Field(0.5, description="IDF-weighted term overlap a re-post must also reach")
+    key_term_share: float = Field(0.02, description="a title term in at most this share of demands names an object")
 
 
 class MappingConfig(_Frozen):

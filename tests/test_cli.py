@@ -52,6 +52,7 @@ def test_a_plain_csv_gives_all_six_outputs(tmp_path: Path) -> None:
         "draft_list.xlsx",
         "report.html",
         "manifest.json",
+        "duplicate_pairs.csv",
     }
     demands = pd.read_csv(out / "demands.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     assert sorted(demands["external_id"]) == ["A-1", "A-2", "A-3", "A-4"]

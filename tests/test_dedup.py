@@ -1,14 +1,37 @@
+import numpy as np
 import pandas as pd
+import pytest
 
 from pipelines import schema as s
-from pipelines.dedup import compact, find_duplicates, jaccard, shingles
-from pipelines.settings import DedupConfig
+from pipelines.dedup import PAIR_COLUMNS, detect_pairs, find_duplicates
+from pipelines.embed import USEEncoder, demand_vectors
+from pipelines.normalize import normalize_demands
+from pipelines.segment import Segmenter, segment_demands
+from pipelines.settings import DedupConfig, EmbedConfig, NormalizeConfig, SegmentConfig
+from pipelines.similarity import compact, jaccard, shingles
 
 BASE = "开发高镍三元正极材料包覆改性工艺，提升循环寿命至2000次以上，首次效率不低于90%，满足动力电池量产要求。"
+FILLER = [
+    ("白酒窖池温度智能监测系统", "对浓香型白酒窖池发酵温度进行实时监测，测温精度0.5度。"),
+    ("钛白粉氯化法工艺优化", "降低氯化法钛白粉生产能耗，提高产品白度。"),
+    ("中药配方颗粒质量标准研究", "建立中药配方颗粒特征图谱与含量测定方法。"),
+    ("城轨车辆转向架轻量化设计", "采用新材料降低转向架重量百分之十五。"),
+    ("光伏组件回收拆解技术", "实现退役光伏组件玻璃与硅片高值化回收。"),
+]
 
 
-def _frame(rows: list[tuple[str, str]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=[s.DEMAND_ID, s.CORE_TEXT])
+@pytest.fixture(scope="module")
+def segmenter() -> Segmenter:
+    return Segmenter(SegmentConfig(), ["磷酸铁锂", "三元材料", "芳纶", "碳纤维"]).fit()
+
+
+def _frame(rows: list[tuple[str, str, str]], segmenter: Segmenter) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=[s.DEMAND_ID, s.TITLE, s.TEXT])
+    return segment_demands(normalize_demands(frame, NormalizeConfig()), segmenter)
+
+
+def _with_filler(rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    return rows + [(f"DF{i}", t, x) for i, (t, x) in enumerate(FILLER)]
 
 
 def test_compact_ignores_punctuation_width_and_case() -> None:
@@ -21,10 +44,13 @@ def test_shingles_and_jaccard() -> None:
     assert jaccard(set(), set()) == 0.0
 
 
-def test_exact_copies_share_a_group_and_say_why() -> None:
-    out = find_duplicates(
-        _frame([("D02", BASE), ("D01", BASE.replace("，", ",")), ("D03", "白酒窖池温度监测")]), DedupConfig()
-    )
+def test_exact_copies_share_a_group_and_say_why(segmenter: Segmenter) -> None:
+    rows = [
+        ("D02", "正极包覆", BASE),
+        ("D01", "正极包覆", BASE.replace("，", ",")),
+        ("D03", "窖池监测", "白酒窖池温度监测"),
+    ]
+    out = find_duplicates(_frame(rows, segmenter), DedupConfig())
     assert out.loc[0, s.DUPLICATE_GROUP] == out.loc[1, s.DUPLICATE_GROUP] == "G01"
     assert set(out[s.DUPLICATE_KIND][:2]) == {"exact"}
     assert out.loc[2, s.DUPLICATE_GROUP] == ""
@@ -32,32 +58,74 @@ def test_exact_copies_share_a_group_and_say_why() -> None:
     assert "完全相同" in copy[s.DUPLICATE_REASON] and copy[s.DUPLICATE_SCORE] == 1.0
 
 
-def test_near_copy_is_grouped_with_its_score() -> None:
-    edited = BASE.replace("2000次", "2500次")
-    out = find_duplicates(_frame([("D01", BASE), ("D02", edited)]), DedupConfig())
+def test_near_copy_is_grouped_with_its_score(segmenter: Segmenter) -> None:
+    rows = [("D01", "正极包覆", BASE), ("D02", "正极包覆", BASE.replace("2000次", "2500次"))]
+    out = find_duplicates(_frame(rows, segmenter), DedupConfig())
     assert out.loc[1, s.DUPLICATE_GROUP] == "G01"
     near = out[out[s.DUPLICATE_OF] != ""].iloc[0]
-    assert near[s.DUPLICATE_KIND] == "near"
-    assert 0.7 <= near[s.DUPLICATE_SCORE] < 1.0
-    assert "Jaccard" in near[s.DUPLICATE_REASON]
+    assert near[s.DUPLICATE_KIND] == "near" and 0.7 <= near[s.DUPLICATE_SCORE] < 1.0
 
 
-def test_different_needs_on_the_same_template_stay_apart() -> None:
-    other = "开发磷酸铁锂正极材料碳包覆工艺，提升低温放电容量至85%以上，压实密度不低于2.5，满足储能电池量产要求。"
-    out = find_duplicates(_frame([("D01", BASE), ("D02", other)]), DedupConfig())
-    assert set(out[s.DUPLICATE_GROUP]) == {""}
+def test_same_template_different_object_is_kept_apart_with_the_reason(segmenter: Segmenter) -> None:
+    template = "面向航空航天的{}规模化生产技术研发，提高纤维强度与批次稳定性，降低生产成本百分之二十以上。"
+    rows = _with_filler(
+        [
+            ("D01", "面向航空航天的芳纶纤维规模化生产技术研发", template.format("芳纶纤维")),
+            ("D02", "面向航空航天的高强碳纤维规模化生产技术研发", template.format("高强碳纤维")),
+        ]
+    )
+    frame = _frame(rows, segmenter)
+    _, _, full = demand_vectors(frame, USEEncoder(), EmbedConfig(cache_dir=None))
+    pairs = detect_pairs(frame, DedupConfig(), full)
+    assert list(pairs.columns) == PAIR_COLUMNS
+    pair = pairs[(pairs["demand_a"] == "D01") & (pairs["demand_b"] == "D02")].iloc[0]
+    assert pair["decision"] == "kept_apart" and "对象不同" in pair["reason"]
+    assert "芳纶" in pair["conflicting_terms"]
+    assert find_duplicates(frame, DedupConfig(), full).loc[0, s.DUPLICATE_GROUP] == ""
 
 
-def test_row_order_does_not_change_groups() -> None:
-    rows = [("D01", BASE), ("D02", BASE), ("D03", BASE.replace("90%", "92%")), ("D04", "钛白粉氯化工艺")]
-    a = find_duplicates(_frame(rows), DedupConfig()).set_index(s.DEMAND_ID).sort_index()
-    b = find_duplicates(_frame(rows[::-1]), DedupConfig()).set_index(s.DEMAND_ID).sort_index()
+def test_a_reworded_repost_joins_its_original(segmenter: Segmenter) -> None:
+    rows = _with_filler(
+        [
+            ("D01", "高镍三元正极材料包覆改性技术研发", BASE),
+            (
+                "D02",
+                "关于高镍三元正极材料包覆改性的技术开发需求",
+                "拟开发高镍三元正极材料的表面包覆改性工艺，使电池循环寿命达到2000次以上，首效不低于90%，满足动力电池规模化生产。",
+            ),
+        ]
+    )
+    frame = _frame(rows, segmenter)
+    _, _, full = demand_vectors(frame, USEEncoder(), EmbedConfig(cache_dir=None))
+    out = find_duplicates(frame, DedupConfig(), full).set_index(s.DEMAND_ID)
+    assert out.loc["D01", s.DUPLICATE_GROUP] == out.loc["D02", s.DUPLICATE_GROUP] == "G01"
+    member = out.loc[out[s.DUPLICATE_OF] != ""].iloc[0]
+    assert member[s.DUPLICATE_KIND] in {"near", "reworded"}
+    assert set(out.loc[[f"DF{i}" for i in range(len(FILLER))], s.DUPLICATE_GROUP]) == {""}
+
+
+def test_row_order_does_not_change_groups(segmenter: Segmenter) -> None:
+    rows = [
+        ("D01", "正极", BASE),
+        ("D02", "正极", BASE),
+        ("D03", "正极", BASE.replace("90%", "92%")),
+        ("D04", "钛白", "钛白粉氯化工艺"),
+    ]
+    a = find_duplicates(_frame(rows, segmenter), DedupConfig()).set_index(s.DEMAND_ID).sort_index()
+    b = find_duplicates(_frame(rows[::-1], segmenter), DedupConfig()).set_index(s.DEMAND_ID).sort_index()
     pd.testing.assert_frame_equal(a, b)
 
 
-def test_input_is_not_mutated_and_duplicates_are_kept() -> None:
-    frame = _frame([("D01", BASE), ("D02", BASE)])
+def test_rerunning_on_its_own_output_merges_nothing_new(segmenter: Segmenter) -> None:
+    rows = [("D01", "正极", BASE), ("D02", "正极", BASE), ("D03", "钛白", "钛白粉氯化工艺")]
+    once = find_duplicates(_frame(rows, segmenter), DedupConfig())
+    twice = find_duplicates(once, DedupConfig())
+    pd.testing.assert_frame_equal(once, twice)
+
+
+def test_input_is_not_mutated_and_duplicates_are_kept(segmenter: Segmenter) -> None:
+    frame = _frame([("D01", "正极", BASE), ("D02", "正极", BASE)], segmenter)
     before = frame.copy()
-    out = find_duplicates(frame, DedupConfig())
+    out = find_duplicates(frame, DedupConfig(), np.eye(2, dtype=np.float32))
     pd.testing.assert_frame_equal(frame, before)
     assert len(out) == 2

@@ -57,6 +57,7 @@ def _run(tmp_path: Path, csv_path: Path, out: str) -> pd.DataFrame:
         "draft_list.xlsx",
         "report.html",
         "manifest.json",
+        "duplicate_pairs.csv",
     }
     return pd.read_csv(tmp_path / out / "demands.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
 

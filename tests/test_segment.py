@@ -45,7 +45,8 @@ def test_read_word_list_ignores_comments_and_missing_files(tmp_path: Path) -> No
 
 
 def test_segment_demands_adds_tokens(tmp_path: Path) -> None:
-    frame = pd.DataFrame({s.CORE_TEXT: ["钛合金锻件热处理", ""]})
+    frame = pd.DataFrame({s.CORE_TEXT: ["钛合金锻件\n热处理", ""], s.NORM_TITLE: ["钛合金锻件", ""]})
     out = segment_demands(frame, Segmenter(_config(tmp_path)).fit())
     assert out.loc[0, s.TOKENS].split() and out.loc[1, s.TOKENS] == ""
+    assert "热处理" not in out.loc[0, s.TITLE_TOKENS] and out.loc[0, s.TITLE_TOKENS].split()
     assert s.TOKENS not in frame.columns
