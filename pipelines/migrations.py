@@ -35,6 +35,7 @@ QUARANTINE_KEY = (s.CALL_ID, s.SOURCE_FILE, s.SOURCE_ROW, COLUMN_NAME)  # unique
 EVENT_ID, AT, KIND, ACTOR, FIELD = "event_id", "at", "kind", "actor", "field"  # events
 OLD_VALUE, NEW_VALUE = "old_value", "new_value"
 DEMAND_REF = s.DEMAND_ID  # events.demand_id has no foreign key, so events outlive an erased demand
+REVIEWER, ROLE, NOTE = "reviewer", "role", "note"  # corrections (v2): one proposal per demand, reviewer and role
 
 # demand columns taken from the pipeline frame, with their SQL types (everything else is TEXT)
 DEMAND_NUMERIC: dict[str, type[sa.types.TypeEngine[Any]]] = {
@@ -196,6 +197,37 @@ def _apply_v1(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _define_v2(md: sa.MetaData) -> None:
+    """Version 2: chain leads' corrections (every reviewer's current proposal per demand) and the human decision
+    per demand (the mapping that wins over every automated run; names as the taxonomy gave them at import)."""
+    decided = (s.INDUSTRY_ID, s.CHAIN_ID)
+    sa.Table(
+        "corrections",
+        md,
+        sa.Column(DEMAND_REF, sa.Text, primary_key=True),
+        sa.Column(REVIEWER, sa.Text, primary_key=True),
+        sa.Column(ROLE, sa.Text, primary_key=True),  # "reviewer" (a chain lead) or "arbiter"
+        *(sa.Column(c, sa.Text, nullable=False) for c in decided),
+        *(sa.Column(c, sa.Text) for c in (NOTE, s.SOURCE_FILE)),
+        sa.Column(s.SOURCE_ROW, sa.Integer),
+        sa.Column(AT, sa.Text, nullable=False),
+    )
+    sa.Table(
+        "human_mapping",
+        md,
+        sa.Column(DEMAND_REF, sa.Text, primary_key=True),
+        *(sa.Column(c, sa.Text, nullable=False) for c in decided),
+        *(sa.Column(c, sa.Text) for c in (s.INDUSTRY, s.CHAIN, REVIEWER, NOTE)),
+        sa.Column(AT, sa.Text, nullable=False),
+    )
+
+
+def _apply_v2(conn: Connection) -> None:
+    md = sa.MetaData(naming_convention=NAMING)
+    _define_v2(md)
+    md.create_all(conn)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -203,17 +235,23 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "calls, runs, demands, quarantine, events", _apply_v1),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "calls, runs, demands, quarantine, events", _apply_v1),
+    Migration(2, "corrections, human_mapping", _apply_v2),
+)
 
 # the current schema (every migration applied), used to build queries
 METADATA = sa.MetaData(naming_convention=NAMING)
 MIGRATIONS_TABLE = _migrations_table(METADATA)
 _define_v1(METADATA)
+_define_v2(METADATA)
 CALLS = METADATA.tables["calls"]
 RUNS = METADATA.tables["runs"]
 DEMANDS = METADATA.tables["demands"]
 QUARANTINE = METADATA.tables["quarantine"]
 EVENTS = METADATA.tables["events"]
+CORRECTIONS = METADATA.tables["corrections"]
+HUMAN_MAPPING = METADATA.tables["human_mapping"]
 
 
 def applied_versions(engine: Engine) -> list[int]:

@@ -20,7 +20,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from . import migrations as m
 from . import schema as s
+from .corrections import keep_human_decisions
 from .errors import ConfigError
+from .review_store import CorrectionsMixin
 
 DECISION_FIELDS = (s.INDUSTRY_ID, s.CHAIN_ID, s.DUPLICATE_GROUP, s.CLUSTER_ID)  # changes produce events
 EVENT_KIND = {s.INDUSTRY_ID: "mapping", s.CHAIN_ID: "mapping", s.DUPLICATE_GROUP: "grouping", s.CLUSTER_ID: "grouping"}
@@ -40,8 +42,8 @@ class _Plan:
     unchanged: int = 0
 
 
-class Library:
-    """The demand library at a database URL. Use `Library.open(url)`; `close()` (or `with`) when done."""
+class Library(CorrectionsMixin):
+    """The demand library at a database URL: `Library.open(url)`, `close()` (or `with`); review loop: the mixin."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -133,6 +135,7 @@ class Library:
         stored on update); duplicate_reason is read as the grouping evidence. A new demand gets one event per
         decision field in the frame; an existing demand one event per decision field whose value changed;
         an unchanged demand nothing. `quarantine` has the QUARANTINE_EXPORT_COLUMNS (may be empty).
+        Human decisions win: a demand with one keeps it (see corrections.keep_human_decisions).
         Counts: inserted / updated / unchanged demands, events written, quarantined rows in this save.
         """
         records, present = _demand_records(demands)
@@ -142,17 +145,13 @@ class Library:
             if conn.execute(sa.select(m.RUNS.c.run_id).where(m.RUNS.c.run_id == run_id)).first() is None:
                 raise ValueError(f"save_call: unknown run {run_id!r}; call start_run first")
             _ensure_calls(conn, [r[s.CALL_ID] for r in records] + [r[s.CALL_ID] for r in q_rows], stamp)
+            keep_human_decisions(conn, records, present)
             existing = _existing_demands(conn, [r[s.DEMAND_ID] for r in records])
             plan = _plan(records, present, existing, run_id, stamp)
             _write_plan(conn, plan, present)
             _save_quarantine(conn, q_rows, run_id)
-        return {
-            "inserted": len(plan.inserts),
-            "updated": len(plan.updates),
-            "unchanged": plan.unchanged,
-            "events": len(plan.events),
-            "quarantined": len(q_rows),
-        }
+        counts = (len(plan.inserts), len(plan.updates), plan.unchanged, len(plan.events), len(q_rows))
+        return dict(zip(("inserted", "updated", "unchanged", "events", "quarantined"), counts, strict=True))
 
     def record_event(
         self,
