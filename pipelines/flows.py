@@ -22,13 +22,14 @@ from prefect.cache_policies import NO_CACHE
 
 from . import __version__
 from . import schema as s
-from .cluster import cluster_demands
+from .cluster import cluster_demands, cluster_labels
+from .continuity import IN_CALL, PRIOR, carry_over, changed_context, with_library
 from .dedup import detect_pairs, group_duplicates
 from .drafts import build_clusters, build_drafts
 from .embed import Encoder, demand_vectors, make_encoder
 from .errors import NoAcceptedRowsError
 from .ingest import IngestResult, ingest_files
-from .mapping import IndustryMapper
+from .mapping import MAPPING_COLUMNS, IndustryMapper
 from .normalize import normalize_demands
 from .report import ReportBundle, write_manifest, write_outputs
 from .segment import Segmenter, segment_demands
@@ -84,15 +85,47 @@ clusters_task = _task(build_clusters, "clusters")
 report_task = _task(write_outputs, "reports")
 
 
-@task(name="map", cache_policy=NO_CACHE, persist_result=False)
-def map_task(demands: pd.DataFrame, taxonomy: Taxonomy, encoder: Encoder, config: PipelineConfig, vectors: Any) -> Any:
+def map_call_rows(
+    frame: pd.DataFrame, taxonomy: Taxonomy, encoder: Encoder, config: PipelineConfig, vectors: Any
+) -> Any:
+    """Map the call's rows; the library's earlier demands keep the mapping they have."""
     title_vecs, body_vecs, _ = vectors
-    return IndustryMapper(taxonomy, encoder, config.mapping).fit().predict(demands, title_vecs, body_vecs)
+    mask = frame[IN_CALL].to_numpy()
+    mapped = (
+        IndustryMapper(taxonomy, encoder, config.mapping).fit().predict(frame[mask], title_vecs[mask], body_vecs[mask])
+    )
+    out = frame.copy()
+    for column in MAPPING_COLUMNS:
+        out[column] = out[column].astype(object) if column in out else None
+        out.loc[mask, column] = mapped[column].to_numpy()
+    return out
 
 
-@task(name="library", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=1)
-def library_task(library: Library, run_id: str, demands: pd.DataFrame, quarantine: pd.DataFrame) -> dict[str, int]:
-    return library.save_call(run_id, demands, quarantine)
+def keep_earlier_ids(frame: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Earlier ids stay: carry the library's duplicate groups (merges recorded) and clusters over, relabel."""
+    frame, merges = carry_over(frame, s.DUPLICATE_GROUP, allow_merge=True)
+    frame, _ = carry_over(frame, s.CLUSTER_ID, allow_merge=False)
+    labels = cluster_labels(frame[s.TOKENS], frame[s.CLUSTER_ID], config.cluster.label_terms)
+    return frame.assign(**{s.CLUSTER_LABEL: frame[s.CLUSTER_ID].map(labels).fillna("")}), merges
+
+
+def save_to_library(
+    library: Library, run_id: str, frame: pd.DataFrame, quarantine: pd.DataFrame, merges: list[dict[str, str]]
+) -> dict[str, int]:
+    """Save the call's demands, the earlier demands whose group or cluster changed, and the merge events."""
+    saved = library.save_call(run_id, frame[frame[IN_CALL]], quarantine)
+    moved = changed_context(frame, [s.DUPLICATE_GROUP, s.CLUSTER_ID])
+    if len(moved):
+        library.save_call(run_id, moved, quarantine.iloc[0:0])
+    call_id = str(frame[s.CALL_ID].iloc[0])
+    for event in merges:
+        library.record_event(run_id=run_id, call_id=call_id, demand_id=None, actor="pipeline", **event)
+    return {**saved, "earlier_demands_regrouped": len(moved), "group_merges": len(merges)}
+
+
+map_task = _task(map_call_rows, "map")
+continuity_task = _task(keep_earlier_ids, "continuity")
+library_task = _task(save_to_library, "library", retries=2)
 
 
 class _Stages:
@@ -125,32 +158,42 @@ def consolidate_call(
     encoder = make_encoder(config.embed)
     ingested: IngestResult = st.run("读取与校验", ingest_task, inputs, call_id, config.ingest)
     _require_accepted_rows(ingested)
-    demands = st.run("文本规范化", normalize_task, ingested.demands, config.normalize)
-    segmenter = Segmenter(config.segment, taxonomy.terms()).fit()
-    demands = st.run("中文分词", segment_task, demands, segmenter)
-    vectors = st.run("句向量", embed_task, demands, encoder, config.embed)
-    pairs = st.run("查重", pairs_task, demands, config.dedup, vectors[2])
-    demands = group_task(demands, pairs, config.dedup, vectors[2])
-    demands = st.run("产业映射", map_task, demands, taxonomy, encoder, config, vectors)
-    demands = st.run("相似聚类", cluster_task, demands, vectors[2], config.cluster)
-    drafts = st.run("需求清单", drafts_task, demands)
-    clusters = clusters_task(demands)
     library = Library.open(db_url)
-    run_id = library.start_run(call_id, config_hash(config), taxonomy.version, encoder.name)
     try:
-        saved = st.run("写入需求库", library_task, library, run_id, demands, ingested.quarantine)
-        manifest = build_manifest(call_id, run_id, started, config, taxonomy, encoder, ingested, demands, st.seconds)
-        manifest["counts"].update({"library_" + k: v for k, v in saved.items()})
-        bundle = ReportBundle(
-            call_id, demands, clusters, drafts, ingested.quarantine, ingested.files, manifest, duplicate_pairs=pairs
-        )
-        outputs = st.run("生成报告", report_task, bundle, out_dir)
-        manifest["stage_seconds"] = st.seconds
-        write_manifest(manifest, outputs["manifest.json"])
-        library.finish_run(run_id, "succeeded", manifest)
-    except BaseException as exc:
-        library.finish_run(run_id, "failed", {"error": f"{type(exc).__name__}: {exc}", "stage_seconds": st.seconds})
-        raise
+        frame = with_library(ingested.demands, library.demands())
+        frame = st.run("文本规范化", normalize_task, frame, config.normalize)
+        segmenter = Segmenter(config.segment, taxonomy.terms()).fit()
+        frame = st.run("中文分词", segment_task, frame, segmenter)
+        vectors = st.run("句向量", embed_task, frame, encoder, config.embed)
+        pairs = st.run("查重", pairs_task, frame, config.dedup, vectors[2])
+        frame = group_task(frame, pairs, config.dedup, vectors[2])
+        frame = st.run("产业映射", map_task, frame, taxonomy, encoder, config, vectors)
+        frame = st.run("相似聚类", cluster_task, frame, vectors[2], config.cluster)
+        frame, merges = continuity_task(frame, config)
+        demands = frame[frame[IN_CALL]].drop(columns=[IN_CALL, *PRIOR.values()]).reset_index(drop=True)
+        drafts = st.run("需求清单", drafts_task, demands)
+        clusters = clusters_task(demands)
+        run_id = library.start_run(call_id, config_hash(config), taxonomy.version, encoder.name)
+        try:
+            saved = st.run("写入需求库", library_task, library, run_id, frame, ingested.quarantine, merges)
+            manifest = build_manifest(
+                call_id, run_id, started, config, taxonomy, encoder, ingested, demands, st.seconds
+            )
+            manifest["counts"].update({"library_" + k: v for k, v in saved.items()})
+            call_pairs = pairs[
+                pairs["demand_a"].isin(demands[s.DEMAND_ID]) | pairs["demand_b"].isin(demands[s.DEMAND_ID])
+            ]
+            bundle = ReportBundle(
+                call_id, demands, clusters, drafts, ingested.quarantine, ingested.files, manifest, call_pairs
+            )
+            outputs = st.run("生成报告", report_task, bundle, out_dir)
+            manifest["stage_seconds"] = st.seconds
+            write_manifest(manifest, outputs["manifest.json"])
+            library.finish_run(run_id, "succeeded", manifest)
+        except BaseException as exc:
+            error = {"error": f"{type(exc).__name__}: {exc}", "stage_seconds": st.seconds}
+            library.finish_run(run_id, "failed", error)
+            raise
     finally:
         library.close()
     return RunSummary(

@@ -21,6 +21,11 @@ from .embed import Encoder
 from .settings import MappingConfig
 from .taxonomy import Taxonomy
 
+MAPPING_COLUMNS = [
+    s.INDUSTRY_ID, s.INDUSTRY, s.CHAIN_ID, s.CHAIN, s.CONFIDENCE, s.INDUSTRY_CONFIDENCE, s.EVIDENCE, s.ALTERNATIVES,
+    s.SECONDARY_CHAIN_ID, s.NEEDS_REVIEW, s.REVIEW_REASON,
+]  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Label:

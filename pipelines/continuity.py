@@ -1,0 +1,94 @@
+"""Continuity across calls: a new call is grouped together with the library, and earlier ids stay put.
+
+The stages compute duplicate groups and clusters afresh over the new call plus the library's earlier demands (the
+"context"). These functions then carry the library's ids over: a demand already in the library keeps its group and
+cluster ids; a new demand joins the earlier group or cluster it was found with; two earlier duplicate groups are
+merged only when a new demand is a duplicate of both, and that merge is returned as an event with its reason.
+Clusters are never merged this way: a new demand joins the earlier cluster most of its companions belong to.
+"""
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from . import schema as s
+
+IN_CALL = "_in_call"  # bool column: the row belongs to the call being run (False: library context)
+PRIOR = {s.DUPLICATE_GROUP: "_prior_group", s.CLUSTER_ID: "_prior_cluster"}
+_CONTEXT_COLUMNS = [
+    s.DEMAND_ID, s.CALL_ID, s.EXTERNAL_ID, s.SOURCE_FILE, s.SOURCE_ROW, s.TITLE, s.TEXT, s.ENTERPRISE,
+    s.CREDIT_CODE, s.REGION, s.FUNDING, s.COOP_MODE, s.DEADLINE, s.FLAGS, s.INDUSTRY_ID, s.CHAIN_ID,
+    s.CONFIDENCE, s.INDUSTRY_CONFIDENCE, s.EVIDENCE, s.ALTERNATIVES, s.SECONDARY_CHAIN_ID, s.NEEDS_REVIEW,
+    s.REVIEW_REASON,
+]  # fmt: skip
+
+
+def with_library(call: pd.DataFrame, library: pd.DataFrame) -> pd.DataFrame:
+    """The call's rows (IN_CALL True) followed by the library's other demands, each with its prior ids.
+
+    `library` is `Library.demands()`; rows of the call that are already in it take their prior ids from it.
+    """
+    prior = library.set_index(s.DEMAND_ID) if len(library) else pd.DataFrame(columns=list(PRIOR))
+    context = library[~library[s.DEMAND_ID].isin(call[s.DEMAND_ID])] if len(library) else library
+    context = context.reindex(columns=_CONTEXT_COLUMNS)
+    frame = pd.concat([call.assign(**{IN_CALL: True}), context.assign(**{IN_CALL: False})], ignore_index=True)
+    frame[s.NEEDS_REVIEW] = frame[s.NEEDS_REVIEW].fillna(False).astype(bool) if s.NEEDS_REVIEW in frame else False
+    for column in (s.TITLE, s.TEXT, s.FLAGS, s.ENTERPRISE, s.CREDIT_CODE, s.REGION):
+        frame[column] = frame[column].fillna("").astype(str)
+    for column, prior_column in PRIOR.items():
+        stored = prior[column] if column in prior.columns else pd.Series(dtype=object)
+        frame[prior_column] = frame[s.DEMAND_ID].map(stored).fillna("").astype(str)
+    return frame
+
+
+def carry_over(frame: pd.DataFrame, column: str, allow_merge: bool) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Replace the freshly computed ids in `column` by stable ones; return the frame and merge events.
+
+    Fresh components (rows sharing a fresh id) that hold earlier ids take the smallest of them (merging the others
+    into it only when `allow_merge`; otherwise each new member takes its component's most common earlier id).
+    Rows with an earlier id keep it unless merged. Components without earlier ids keep their fresh id.
+    """
+    fresh = frame[column].fillna("").astype(str)
+    prior = frame[PRIOR[column]]
+    final = prior.where(prior != "", fresh).copy()
+    events: list[dict[str, str]] = []
+    for fresh_id, members in frame.groupby(fresh, sort=True).groups.items():
+        if not fresh_id:
+            continue
+        earlier = sorted({p for p in prior[members] if p})
+        if not earlier:
+            continue
+        if allow_merge:
+            keep = earlier[0]
+            final[members] = keep
+            for other in earlier[1:]:
+                moved = prior.index[prior == other]
+                final[moved] = keep
+                events.append(_merge_event(frame, column, other, keep, members))
+        else:
+            keep = Counter(p for p in prior[members] if p).most_common()[0][0]
+            new = [m for m in members if not prior[m]]
+            final[new] = keep
+    return frame.assign(**{column: final}), events
+
+
+def _merge_event(frame: pd.DataFrame, column: str, old: str, new: str, members: pd.Index) -> dict[str, str]:
+    bridge = frame.loc[members][frame.loc[members, PRIOR[column]] == ""]
+    linking = "、".join(bridge[s.DEMAND_ID].head(5))
+    return {
+        "kind": "merge",
+        "field": column,
+        "old_value": old,
+        "new_value": new,
+        "evidence": f"新需求 {linking} 与两组均判定为重复，{old} 并入 {new}",
+    }
+
+
+def changed_context(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Library rows (not in the call) whose ids in `columns` differ from their prior ones."""
+    context = frame[~frame[IN_CALL]]
+    changed = np.zeros(len(context), dtype=bool)
+    for column in columns:
+        changed |= (context[column].fillna("") != context[PRIOR[column]]).to_numpy()
+    return context[changed]
