@@ -102,3 +102,8 @@ def sample(n: int, seed: int, out: Path) -> None:
     except (ValueError, OSError) as exc:
         _fail(str(exc))
     click.echo(f"已生成 {n} 条需求：{out}（标准答案：{truth_path}）")
+
+
+from .cli_review import review  # noqa: E402  (registered last: cli_review needs nothing from this module)
+
+main.add_command(review)

@@ -70,7 +70,7 @@ class CorrectionsMixin:
                 if row.demand_id in stored:
                     batches.setdefault(row.demand_id, []).append(row)
                 else:
-                    column = s.EXTERNAL_ID if s.EXTERNAL_ID in row.labels else s.DEMAND_ID
+                    column = s.DEMAND_ID if s.DEMAND_ID in row.labels or not row.labels else s.EXTERNAL_ID
                     report.problems.append(row.problem(column, f"需求库中没有需求“{row.demand_id}”（未知需求）"))
             proposals = _proposals(conn, list(batches))
             human = {r[m.DEMAND_REF]: dict(r) for r in m.select_in(conn, m.HUMAN_MAPPING, m.DEMAND_REF, batches)}
@@ -185,10 +185,10 @@ class _Demand:
         return self.report
 
     def _unique(self, batch: list[Correction]) -> list[Correction]:
-        """One row per reviewer and role; the same reviewer saying two different things is reported."""
+        """One row per reviewer (per demand for arbiters); one person saying two different things is reported."""
         by_key: dict[tuple[str, str], list[Correction]] = {}
         for row in batch:
-            by_key.setdefault((row.reviewer, row.role), []).append(row)
+            by_key.setdefault(("" if row.arbiter else row.reviewer, row.role), []).append(row)
         kept = []
         for rows in by_key.values():
             if all(same_mapping(r, rows[0]) for r in rows):
@@ -196,7 +196,8 @@ class _Demand:
                 self.report.skipped += len(rows) - 1
                 continue
             where = "、".join(f"{r.source_file} 第 {r.source_row} 行" for r in rows)
-            reason = f"审核人 {rows[0].reviewer} 对需求 {self.demand_id} 给出了不同的结论（{where}），均未导入"
+            who = "仲裁" if rows[0].arbiter else f"审核人 {rows[0].reviewer} "
+            reason = f"{who}对需求 {self.demand_id} 给出了不同的结论（{where}），均未导入；每条需求只保留一行"
             self.report.problems += [r.problem(s.CHAIN_ID, reason) for r in rows]
         return kept
 
