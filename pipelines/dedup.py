@@ -11,7 +11,7 @@ Every duplicate stays its own accepted row; it only gains a shared DUPLICATE_GRO
 smallest member id, so it does not depend on row order.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,13 @@ class _Texts:
     tokens: list[list[str]]
     key_terms: list[list[str]]
     stats: TermStats
+    size: int
+    _shingles: dict[int, set[str]] = field(default_factory=dict)
+
+    def shingles(self, i: int) -> set[str]:
+        if i not in self._shingles:
+            self._shingles[i] = shingles(self.keys[i], self.size)
+        return self._shingles[i]
 
 
 def _texts(demands: pd.DataFrame, config: DedupConfig) -> _Texts:
@@ -47,7 +54,7 @@ def _texts(demands: pd.DataFrame, config: DedupConfig) -> _Texts:
         for tt, title in zip(titles, demands[s.NORM_TITLE].fillna(""), strict=True)
     ]
     raw = demands[s.CORE_TEXT].astype(str).tolist()
-    return _Texts(demands[s.DEMAND_ID].astype(str).tolist(), raw, keys, tokens, key_terms, stats)
+    return _Texts(demands[s.DEMAND_ID].astype(str).tolist(), raw, keys, tokens, key_terms, stats, config.shingle_size)
 
 
 def _lexical_candidates(t: _Texts, config: DedupConfig) -> set[tuple[int, int]]:
@@ -61,14 +68,13 @@ def _lexical_candidates(t: _Texts, config: DedupConfig) -> set[tuple[int, int]]:
 
 
 def _semantic_candidates(vectors: np.ndarray, config: DedupConfig) -> dict[tuple[int, int], float]:
-    """Pairs (i < j) among each demand's nearest neighbours with cosine >= reworded_cosine."""
+    """Pairs (i < j) among each demand's nearest neighbours whose full-vector cosine is >= reworded_cosine."""
     sims, idx = nearest_neighbours(vectors, config.neighbours, config.seed)
-    out: dict[tuple[int, int], float] = {}
-    for i in range(len(idx)):
-        for sim, j in zip(sims[i], idx[i], strict=True):
-            if j >= 0 and sim >= config.reworded_cosine:
-                out[(min(i, int(j)), max(i, int(j)))] = float(sim)
-    return out
+    rows, cols = np.nonzero((idx >= 0) & (sims >= config.reworded_cosine - 0.05))  # projected search: a margin
+    a, b = rows, idx[rows, cols]
+    cosine = np.einsum("ij,ij->i", vectors[a], vectors[b])
+    keep = cosine >= config.reworded_cosine
+    return {(int(min(i, j)), int(max(i, j))): float(c) for i, j, c in zip(a[keep], b[keep], cosine[keep], strict=True)}
 
 
 def detect_pairs(demands: pd.DataFrame, config: DedupConfig, vectors: np.ndarray | None = None) -> pd.DataFrame:
@@ -98,7 +104,7 @@ def _judge(
     a, b = (i, j) if t.ids[i] < t.ids[j] else (j, i)
     if t.keys[a] == t.keys[b] and t.keys[a]:
         return _pair(t, a, b, "exact", "merged", 1.0, cosine, 0.0, [], [], "规范化后正文完全相同")
-    score = jaccard(shingles(t.keys[a], config.shingle_size), shingles(t.keys[b], config.shingle_size))
+    score = jaccard(t.shingles(a), t.shingles(b))
     overlap, shared = t.stats.overlap(t.tokens[a], t.tokens[b])
     if score >= config.near_threshold:
         rule = "near"
@@ -169,27 +175,26 @@ def group_duplicates(
     for demand in ids:
         groups.setdefault(uf.find(demand), []).append(demand)
     position = {d: i for i, d in enumerate(ids)}
-    lengths = demands[s.CORE_TEXT].str.len().tolist()
+    core = demands[s.CORE_TEXT].astype(str).tolist()
     out: dict[str, dict[str, object]] = {c: {} for c in _OUTPUT_COLUMNS}
     for members in groups.values():
-        _describe_group(sorted(members), demands, position, lengths, vectors, config, out)
-    return demands.assign(**{c: demands[s.DEMAND_ID].map(v) for c, v in out.items()})
+        if len(members) > 1:
+            _describe_group(sorted(members), core, position, vectors, config, out)
+    mapped = {c: demands[s.DEMAND_ID].map(v) for c, v in out.items()}
+    # a demand in no group: empty texts and a NaN score
+    return demands.assign(**{c: v if c == s.DUPLICATE_SCORE else v.fillna("") for c, v in mapped.items()})
 
 
 _OUTPUT_COLUMNS = (s.DUPLICATE_GROUP, s.DUPLICATE_KIND, s.DUPLICATE_SCORE, s.DUPLICATE_OF, s.DUPLICATE_REASON)
 
 
 def _describe_group(
-    group: list[str], demands: pd.DataFrame, position: dict[str, int], lengths: list[int],
-    vectors: np.ndarray | None, config: DedupConfig, out: dict[str, dict[str, object]],
+    group: list[str], core: list[str], position: dict[str, int], vectors: np.ndarray | None, config: DedupConfig,
+    out: dict[str, dict[str, object]],
 ) -> None:  # fmt: skip
-    if len(group) == 1:
-        for column, value in zip(_OUTPUT_COLUMNS, ("", "", float("nan"), "", ""), strict=True):
-            out[column][group[0]] = value
-        return
-    rep = min(group, key=lambda d: (-lengths[position[d]], d))
-    core = demands[s.CORE_TEXT].tolist()
-    rep_key, rep_sh = compact(core[position[rep]]), shingles(core[position[rep]], config.shingle_size)
+    rep = min(group, key=lambda d: (-len(core[position[d]]), d))
+    rep_key = compact(core[position[rep]])
+    rep_sh = shingles(rep_key, config.shingle_size)
     kinds = {}
     for demand in group:
         key = compact(core[position[demand]])

@@ -11,7 +11,8 @@ import numpy as np
 
 _NON_WORD_RE = re.compile(r"[\W_]+", re.UNICODE)
 _CODE_RE = re.compile(r"[a-z]*\d{3,}[a-z]*")  # model numbers such as 811, ncm811, 6061 name a specific object
-EXACT_SEARCH_LIMIT = 20_000  # up to this many vectors, neighbours are exact; beyond, an IVF index
+EXACT_SEARCH_LIMIT = 5_000  # up to this many vectors, neighbours are exact; beyond, PCA + an IVF index
+REDUCED_DIM = 64
 
 
 def compact(text: str) -> str:
@@ -40,9 +41,11 @@ class TermStats:
         for tokens in token_lists:
             self.df.update(set(tokens))
             self.n += 1
+        self._idf = {term: math.log((1 + self.n) / (1 + count)) + 1.0 for term, count in self.df.items()}
+        self._unseen = math.log(1 + self.n) + 1.0
 
     def idf(self, term: str) -> float:
-        return math.log((1 + self.n) / (1 + self.df.get(term, 0))) + 1.0
+        return self._idf.get(term, self._unseen)
 
     def key_terms(self, title_tokens: Sequence[str], title: str, max_share: float) -> list[str]:
         """Terms that name what a demand is about: rare title terms, and model numbers in the title."""
@@ -53,9 +56,10 @@ class TermStats:
     def overlap(self, a: Sequence[str], b: Sequence[str]) -> tuple[float, list[str]]:
         """IDF-weighted Jaccard of two term sets in [0, 1], and the shared terms, rarest first."""
         sa, sb = set(a), set(b)
-        union = sum(self.idf(t) for t in sa | sb)
-        shared = sorted(sa & sb, key=lambda t: (-self.idf(t), t))
-        return (sum(self.idf(t) for t in shared) / union if union else 0.0), shared
+        idf, unseen = self._idf, self._unseen
+        union = sum(idf.get(t, unseen) for t in sa | sb)
+        shared = sorted(sa & sb, key=lambda t: (-idf.get(t, unseen), t))
+        return (sum(idf.get(t, unseen) for t in shared) / union if union else 0.0), shared
 
 
 _ALIAS_RE = re.compile(r"([\u4e00-\u9fff]{2,12})[(（]([A-Za-z][A-Za-z0-9-]{1,11})[)）]")
@@ -87,32 +91,42 @@ def missing_terms(terms: Sequence[str], other_text: str, alias: dict[str, str] |
 def nearest_neighbours(vectors: np.ndarray, k: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(similarities, indices), each (n, k), of every row's k nearest other rows by inner product.
 
-    Exact search up to EXACT_SEARCH_LIMIT rows; above it an inverted-file index (probing enough lists that the
-    near-duplicates of a row are found in practice), trained with a fixed seed so results are reproducible.
-    Missing neighbours are index -1.
+    Up to EXACT_SEARCH_LIMIT rows the search is exact. Above it, vectors are projected on their first
+    REDUCED_DIM principal axes and searched with an inverted-file index, both trained on a fixed-seed sample, so
+    results are reproducible; the similarities are then those of the projection (callers re-check candidates on
+    the full vectors). Missing neighbours are index -1.
     """
     n, dim = vectors.shape
     data = np.ascontiguousarray(vectors, dtype=np.float32)
     k = min(k + 1, n)
     if n <= EXACT_SEARCH_LIMIT:
-        index: faiss.Index = faiss.IndexFlatIP(dim)
-    else:
-        nlist = int(4 * math.sqrt(n))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.seed = seed
-        index.train(data)
-        index.nprobe = 16
-    index.add(data)
-    sims, idx = index.search(data, k)
+        flat = faiss.IndexFlatIP(dim)
+        flat.add(data)
+        sims, idx = flat.search(data, k)
+        return _drop_self(sims, idx)
+    rng = np.random.default_rng(seed)
+    sample = data[np.sort(rng.choice(n, size=min(n, 30_000), replace=False))]
+    reduced = min(dim, REDUCED_DIM)
+    pca = faiss.PCAMatrix(dim, reduced)
+    pca.train(sample)
+    projected = pca.apply(data)
+    faiss.normalize_L2(projected)
+    nlist = int(2 * math.sqrt(n))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(reduced), reduced, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed = seed
+    index.train(projected[np.sort(rng.choice(n, size=min(n, 64 * nlist), replace=False))])
+    index.nprobe = 8
+    index.add(projected)
+    sims, idx = index.search(projected, k)
     return _drop_self(sims, idx)
 
 
 def _drop_self(sims: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each row's own entry (or its last one when it is absent), keeping k columns."""
     rows = np.arange(len(idx))[:, None]
-    keep = idx != rows
-    out_s = np.full((len(idx), idx.shape[1] - 1), -1.0, dtype=np.float32)
-    out_i = np.full((len(idx), idx.shape[1] - 1), -1, dtype=np.int64)
-    for r in range(len(idx)):
-        found_i, found_s = idx[r][keep[r]][: out_i.shape[1]], sims[r][keep[r]][: out_i.shape[1]]
-        out_i[r, : len(found_i)], out_s[r, : len(found_s)] = found_i, found_s
-    return out_s, out_i
+    is_self = idx == rows
+    drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), idx.shape[1] - 1)
+    keep = np.ones(idx.shape, dtype=bool)
+    keep[np.arange(len(idx)), drop] = False
+    width = idx.shape[1] - 1
+    return sims[keep].reshape(len(idx), width), idx[keep].reshape(len(idx), width).astype(np.int64)
