@@ -18,8 +18,7 @@ if TYPE_CHECKING:  # the heavy modules are imported when a command runs: `ningli
     import pandas as pd
 
     from .corrections import CorrectionReport
-    from .review_import import ReadRows
-    from .review_workbook import ReviewFile
+    from .review_import import ReadRows, ReviewFile
     from .taxonomy import Taxonomy
 
 _DB_HELP = "需求库数据库 URL（默认 sqlite:///data/library.sqlite）"
@@ -131,8 +130,7 @@ def import_(
 
     有效行全部导入，无效行逐行列出原因；无法读取文件时退出码为 2。
     """
-    from .review_import import external_ids_needed, to_corrections
-    from .review_workbook import read_review_file
+    from .review_import import external_ids_needed, read_review_file, to_corrections
     from .store import Library
 
     unreadable: list[str] = []

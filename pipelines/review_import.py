@@ -1,18 +1,45 @@
-"""Returned review rows -> Corrections: the verdict columns read, external ids resolved, problems named.
+"""Returned review files -> Corrections: files read, verdict columns interpreted, external ids resolved.
 
-Pure: the library's answer to "which demands have these external ids" is passed in (`Library.demands_by_external_id`).
+`read_review_file` accepts the returned workbook or any .xlsx / .csv whose header names demand_id or
+external_id, industry_id, chain_id, reviewer, note (or the workbook's Chinese headers); a whole-file problem is an
+UnreadableFileError. `to_corrections` is pure: the library's answer to "which demands have these external ids"
+is passed in (`Library.demands_by_external_id`).
 A review workbook row is read by its 审核结论: 确认 takes the ids shown (当前产业编号 / 当前产业链编号), 更正 (or
 no verdict but corrected ids filled) the corrected ids; a row with neither is not reviewed and skipped. A plain
 correction list (CSV) row always carries the decided ids.
 """
 
+import io
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import openpyxl
+from openpyxl.utils import get_column_letter
 
 from . import migrations as m
 from . import schema as s
 from .corrections import CURRENT_CHAIN_ID, CURRENT_INDUSTRY_ID, Correction, Problem
-from .review_workbook import CONFIRM, CORRECT, VERDICT, ReviewFile, ReviewRow
+from .errors import UnreadableFileError
+from .readers import HEADER_SCAN_ROWS, _cell_str, _csv_grid, _decode, _read_bytes
+from .review_workbook import CONFIRM, CORRECT, IDS_SHEET, REVIEW_SHEET, VERDICT
+from .safe import FORMULA_PREFIXES, NEUTRALISER
+
+# field -> accepted headers (compared after NFKC, trimming, lower case and removing spaces)
+HEADERS: dict[str, tuple[str, ...]] = {
+    s.DEMAND_ID: ("需求编号(系统)", "demand_id", "系统编号"),
+    s.EXTERNAL_ID: ("原始编号", "external_id", "需求编号"),
+    s.CALL_ID: ("批次", "call_id"),
+    VERDICT: ("审核结论", "verdict"),
+    s.INDUSTRY_ID: ("更正产业编号", "industry_id"),
+    s.CHAIN_ID: ("更正产业链编号", "chain_id"),
+    m.REVIEWER: ("审核人", "reviewer"),
+    m.NOTE: ("备注", "note"),
+    CURRENT_INDUSTRY_ID: ("当前产业编号", "current_industry_id"),
+    CURRENT_CHAIN_ID: ("当前产业链编号", "current_chain_id"),
+}
+
 
 Lookup = Mapping[str, Sequence[tuple[str, str]]]  # external_id -> [(demand_id, call_id), ...]
 
@@ -26,6 +53,105 @@ class ReadRows:
     blank: int = 0
 
 
+# --- reading files -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReviewRow:
+    """One filled row of a returned file: field -> text ("" when blank) and field -> column label for messages."""
+
+    file: str
+    row: int
+    values: dict[str, str]
+    labels: dict[str, str]
+
+    def get(self, field: str) -> str:
+        return self.values.get(field, "")
+
+
+@dataclass(frozen=True)
+class ReviewFile:
+    name: str
+    rows: list[ReviewRow]
+    has_verdict: bool  # a review workbook (审核结论 column) rather than a plain correction list
+
+
+def read_review_file(path: Path) -> ReviewFile:
+    """The rows of a returned workbook or correction CSV; UnreadableFileError (Chinese) for a whole-file problem."""
+    name = path.name
+    data = _read_bytes(path)
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        grids = _xlsx_grids(data, name)
+    elif suffix in (".csv", ".txt"):
+        grids = [list(_csv_grid(_decode(data, name)))]
+    else:
+        raise UnreadableFileError(name, f"不支持的文件类型“{suffix or '无扩展名'}”，请提交复核工作簿 .xlsx 或 .csv")
+    for grid in grids:
+        found = _from_grid(name, grid)
+        if found is not None:
+            return found
+    need = "需要“需求编号(系统)”/demand_id 或“原始编号”/external_id 列，以及“更正产业链编号”/chain_id 或“审核结论”列"
+    raise UnreadableFileError(name, f"找不到复核表头（前 {HEADER_SCAN_ROWS} 行内）：{need}")
+
+
+def _xlsx_grids(data: bytes, name: str) -> list[list[tuple[int, list[str]]]]:
+    """Every worksheet's cells as text, the "复核" sheet first."""
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged or disguised file
+        raise UnreadableFileError(
+            name, f"不是有效的 Excel .xlsx 文件（{type(exc).__name__}），请用 Excel 另存为 .xlsx"
+        ) from exc
+    try:
+        sheets = sorted(book.worksheets, key=lambda ws: ws.title != REVIEW_SHEET)
+        grids = []
+        for ws in sheets:
+            if ws.title == IDS_SHEET or not hasattr(ws, "reset_dimensions"):
+                continue
+            ws.reset_dimensions()
+            rows = ws.iter_rows(values_only=True)
+            grids.append([(n, [_cell_str(v) for v in row]) for n, row in enumerate(rows, start=1)])
+        return grids
+    finally:
+        book.close()
+
+
+def _key(header: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", header).split()).lower()
+
+
+_FIELD_OF = {_key(alias): f for f, aliases in HEADERS.items() for alias in aliases}
+
+
+def _from_grid(name: str, grid: list[tuple[int, list[str]]]) -> ReviewFile | None:
+    """Find the header among the first rows, then read the data rows below it (blank rows dropped)."""
+    for at, (_, cells) in enumerate(grid[:HEADER_SCAN_ROWS]):
+        columns: dict[str, int] = {}
+        for index, cell in enumerate(cells):
+            field = _FIELD_OF.get(_key(cell))
+            if field is not None and field not in columns:
+                columns[field] = index
+        has_id = s.DEMAND_ID in columns or s.EXTERNAL_ID in columns
+        if not has_id or not (s.CHAIN_ID in columns or VERDICT in columns):
+            continue
+        labels = {f: f"“{cells[i].strip()}”列（{get_column_letter(i + 1)}）" for f, i in columns.items()}
+        rows = []
+        for number, row in grid[at + 1 :]:
+            values = {f: _plain(row[i]) if i < len(row) else "" for f, i in columns.items()}
+            if any(values.values()):
+                rows.append(ReviewRow(name, number, values, labels))
+        return ReviewFile(name, rows, VERDICT in columns)
+    return None
+
+
+def _plain(cell: str) -> str:
+    """Cell text trimmed, with the "'" a safe export put before = + - @ taken off again."""
+    text = cell.strip()
+    if text.startswith(NEUTRALISER) and text[1:2] in FORMULA_PREFIXES:
+        return text[1:]
+    return text
+
+
+# --- rows -> corrections ---------------------------------------------------------------------------------
 def external_ids_needed(files: Iterable[ReviewFile]) -> set[str]:
     """External ids of rows that name no demand_id (to look up in the library)."""
     return {r.get(s.EXTERNAL_ID) for f in files for r in f.rows if not r.get(s.DEMAND_ID) and r.get(s.EXTERNAL_ID)}

@@ -4,18 +4,12 @@ Sheets: "说明" (what to do, in Chinese, with the id table), "复核" (a row pe
 confidence, then the reviewer's columns 审核结论 / 更正产业编号 / 更正产业链编号 / 审核人 / 备注 with drop-down
 lists) and the hidden "ids" sheet the drop-downs read (a list typed into the validation is limited to 255
 characters). No formula cells: text goes through `safe_text` and is stored as string cells.
-Reading accepts the returned workbook or any .xlsx / .csv whose header names demand_id or external_id,
-industry_id, chain_id, reviewer, note (Chinese headers of the workbook too); a whole-file problem is an
-UnreadableFileError.
+Returned workbooks are read by `pipelines.review_import`.
 """
 
-import io
-import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import openpyxl
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -23,12 +17,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from . import migrations as m
 from . import schema as s
-from .corrections import CURRENT_CHAIN_ID, CURRENT_INDUSTRY_ID
-from .errors import UnreadableFileError
-from .readers import HEADER_SCAN_ROWS, _cell_str, _csv_grid, _decode, _read_bytes
-from .safe import FORMULA_PREFIXES, NEUTRALISER
 from .taxonomy import INDUSTRY_IDS, Taxonomy
 from .workbook import Col, _set, _write_table
 
@@ -65,19 +54,6 @@ ANSWER_COLUMNS = (
     Col(None, "审核人", 10),
     Col(None, "备注", 30),
 )
-# field -> accepted headers (compared after NFKC, trimming, lower case and removing spaces)
-HEADERS: dict[str, tuple[str, ...]] = {
-    s.DEMAND_ID: ("需求编号(系统)", "demand_id", "系统编号"),
-    s.EXTERNAL_ID: ("原始编号", "external_id", "需求编号"),
-    s.CALL_ID: ("批次", "call_id"),
-    VERDICT: ("审核结论", "verdict"),
-    s.INDUSTRY_ID: ("更正产业编号", "industry_id"),
-    s.CHAIN_ID: ("更正产业链编号", "chain_id"),
-    m.REVIEWER: ("审核人", "reviewer"),
-    m.NOTE: ("备注", "note"),
-    CURRENT_INDUSTRY_ID: ("当前产业编号", "current_industry_id"),
-    CURRENT_CHAIN_ID: ("当前产业链编号", "current_chain_id"),
-}
 
 
 # --- export -----------------------------------------------------------------------------------------------
@@ -234,101 +210,3 @@ def _fill_readme(ws: Worksheet, rows: pd.DataFrame, call_id: str, chain_id: str,
             ws.cell(row=row_number, column=1).font = Font(bold=True)
     ws.column_dimensions["A"].width = 24
     ws.column_dimensions["B"].width = 30
-
-
-# --- import -----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ReviewRow:
-    """One filled row of a returned file: field -> text ("" when blank) and field -> column label for messages."""
-
-    file: str
-    row: int
-    values: dict[str, str]
-    labels: dict[str, str]
-
-    def get(self, field: str) -> str:
-        return self.values.get(field, "")
-
-
-@dataclass(frozen=True)
-class ReviewFile:
-    name: str
-    rows: list[ReviewRow]
-    has_verdict: bool  # a review workbook (审核结论 column) rather than a plain correction list
-
-
-def read_review_file(path: Path) -> ReviewFile:
-    """The rows of a returned workbook or correction CSV; UnreadableFileError (Chinese) for a whole-file problem."""
-    name = path.name
-    data = _read_bytes(path)
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        grids = _xlsx_grids(data, name)
-    elif suffix in (".csv", ".txt"):
-        grids = [list(_csv_grid(_decode(data, name)))]
-    else:
-        raise UnreadableFileError(name, f"不支持的文件类型“{suffix or '无扩展名'}”，请提交复核工作簿 .xlsx 或 .csv")
-    for grid in grids:
-        found = _from_grid(name, grid)
-        if found is not None:
-            return found
-    need = "需要“需求编号(系统)”/demand_id 或“原始编号”/external_id 列，以及“更正产业链编号”/chain_id 或“审核结论”列"
-    raise UnreadableFileError(name, f"找不到复核表头（前 {HEADER_SCAN_ROWS} 行内）：{need}")
-
-
-def _xlsx_grids(data: bytes, name: str) -> list[list[tuple[int, list[str]]]]:
-    """Every worksheet's cells as text, the "复核" sheet first."""
-    try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged or disguised file
-        raise UnreadableFileError(
-            name, f"不是有效的 Excel .xlsx 文件（{type(exc).__name__}），请用 Excel 另存为 .xlsx"
-        ) from exc
-    try:
-        sheets = sorted(book.worksheets, key=lambda ws: ws.title != REVIEW_SHEET)
-        grids = []
-        for ws in sheets:
-            if ws.title == IDS_SHEET or not hasattr(ws, "reset_dimensions"):
-                continue
-            ws.reset_dimensions()
-            rows = ws.iter_rows(values_only=True)
-            grids.append([(n, [_cell_str(v) for v in row]) for n, row in enumerate(rows, start=1)])
-        return grids
-    finally:
-        book.close()
-
-
-def _key(header: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", header).split()).lower()
-
-
-_FIELD_OF = {_key(alias): f for f, aliases in HEADERS.items() for alias in aliases}
-
-
-def _from_grid(name: str, grid: list[tuple[int, list[str]]]) -> ReviewFile | None:
-    """Find the header among the first rows, then read the data rows below it (blank rows dropped)."""
-    for at, (_, cells) in enumerate(grid[:HEADER_SCAN_ROWS]):
-        columns: dict[str, int] = {}
-        for index, cell in enumerate(cells):
-            field = _FIELD_OF.get(_key(cell))
-            if field is not None and field not in columns:
-                columns[field] = index
-        has_id = s.DEMAND_ID in columns or s.EXTERNAL_ID in columns
-        if not has_id or not (s.CHAIN_ID in columns or VERDICT in columns):
-            continue
-        labels = {f: f"“{cells[i].strip()}”列（{get_column_letter(i + 1)}）" for f, i in columns.items()}
-        rows = []
-        for number, row in grid[at + 1 :]:
-            values = {f: _plain(row[i]) if i < len(row) else "" for f, i in columns.items()}
-            if any(values.values()):
-                rows.append(ReviewRow(name, number, values, labels))
-        return ReviewFile(name, rows, VERDICT in columns)
-    return None
-
-
-def _plain(cell: str) -> str:
-    """Cell text trimmed, with the "'" a safe export put before = + - @ taken off again."""
-    text = cell.strip()
-    if text.startswith(NEUTRALISER) and text[1:2] in FORMULA_PREFIXES:
-        return text[1:]
-    return text
