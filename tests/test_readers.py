@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -109,7 +110,8 @@ def test_xlsx_formula_gives_cached_value_never_evaluated_and_text_formulas_kept(
         for item in src.infolist():
             data = src.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml":
-                data = data.replace(b"<f>1+2</f><v />", b"<f>1+2</f><v>42</v>", 1)
+                # the empty value is written as <v />, <v/> or <v></v> depending on the XML backend
+                data = re.sub(rb"<f>1\+2</f><v\s*/>|<f>1\+2</f><v></v>", b"<f>1+2</f><v>42</v>", data, count=1)
             dst.writestr(item, data)
     table = read_submission(tmp_path / "f.xlsx", CONFIG)
     assert cells(table, "拟投入资金") == ["42", "", "", ""]
