@@ -203,7 +203,7 @@ def apply_human_decisions(demands: pd.DataFrame, human: pd.DataFrame, taxonomy: 
             out[column] = out[column].astype(object)
             out.loc[mask, column] = [v[column] for v in values]
     if s.NEEDS_REVIEW in out.columns:
-        out.loc[mask, s.NEEDS_REVIEW] = False if pd.api.types.is_bool_dtype(out[s.NEEDS_REVIEW]) else 0
+        out[s.NEEDS_REVIEW] = out[s.NEEDS_REVIEW].fillna(False).astype(bool).where(~mask, False)
     if s.REVIEW_REASON in out.columns:
         out[s.REVIEW_REASON] = out[s.REVIEW_REASON].astype(object)
         out.loc[mask, s.REVIEW_REASON] = ""

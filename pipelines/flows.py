@@ -24,6 +24,7 @@ from . import __version__
 from . import schema as s
 from .cluster import cluster_demands, cluster_labels
 from .continuity import IN_CALL, PRIOR, carry_over, changed_context, with_library
+from .corrections import apply_human_decisions
 from .dedup import detect_pairs, group_duplicates
 from .drafts import build_clusters, build_drafts
 from .embed import Encoder, demand_vectors, make_encoder
@@ -98,7 +99,7 @@ def map_call_rows(
     for column in MAPPING_COLUMNS:
         out[column] = out[column].astype(object) if column in out else None
         out.loc[mask, column] = mapped[column].to_numpy()
-    return out
+    return out.assign(**{s.NEEDS_REVIEW: out[s.NEEDS_REVIEW].fillna(False).astype(bool)})
 
 
 def keep_earlier_ids(frame: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, list[dict[str, str]]]:
@@ -171,6 +172,7 @@ def consolidate_call(
         frame = st.run("相似聚类", cluster_task, frame, vectors[2], config.cluster)
         frame, merges = continuity_task(frame, config)
         demands = frame[frame[IN_CALL]].drop(columns=[IN_CALL, *PRIOR.values()]).reset_index(drop=True)
+        demands = apply_human_decisions(demands, library.human_mappings(), taxonomy)  # human decisions win
         drafts = st.run("需求清单", drafts_task, demands)
         clusters = clusters_task(demands)
         run_id = library.start_run(call_id, config_hash(config), taxonomy.version, encoder.name)

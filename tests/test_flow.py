@@ -92,3 +92,20 @@ def test_reordering_rows_changes_no_id_or_group(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(
         a[keep].sort_values("demand_id", ignore_index=True), b[keep].sort_values("demand_id", ignore_index=True)
     )
+
+
+def test_a_chain_lead_correction_survives_the_next_run(tmp_path: Path) -> None:
+    from pipelines.corrections import Correction
+
+    source = _write(tmp_path / "call.csv", ROWS)
+    first = _run(tmp_path, source, "a").set_index("external_id")
+    target = first.loc["XQ-003", "demand_id"]
+    assert first.loc["XQ-003", "chain_id"] != "FT-FOOD"
+    library = Library.open(f"sqlite:///{tmp_path / 'lib.sqlite'}")
+    report = library.apply_corrections([Correction(target, "FT", "FT-FOOD", "王链长", note="测试")])
+    assert not report.problems
+    library.close()
+    again = _run(tmp_path, source, "b").set_index("external_id")
+    assert again.loc["XQ-003", ["industry_id", "chain_id"]].tolist() == ["FT", "FT-FOOD"]
+    assert again.loc["XQ-003", "evidence"].startswith("人工更正：王链长")
+    assert again.loc["XQ-003", "needs_review"] == "false"
