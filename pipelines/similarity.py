@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import faiss
 import numpy as np
+from sklearn.utils.extmath import randomized_svd
 
 _NON_WORD_RE = re.compile(r"[\W_]+", re.UNICODE)
 _CODE_RE = re.compile(r"[a-z]*\d{3,}[a-z]*")  # model numbers such as 811, ncm811, 6061 name a specific object
@@ -107,9 +108,8 @@ def nearest_neighbours(vectors: np.ndarray, k: int, seed: int = 1) -> tuple[np.n
     rng = np.random.default_rng(seed)
     sample = data[np.sort(rng.choice(n, size=min(n, 30_000), replace=False))]
     reduced = min(dim, REDUCED_DIM)
-    pca = faiss.PCAMatrix(dim, reduced)
-    pca.train(sample)
-    projected = pca.apply(data)
+    _, _, axes = randomized_svd(sample - sample.mean(axis=0), reduced, n_iter=3, random_state=seed)
+    projected = np.ascontiguousarray(data @ axes.T, dtype=np.float32)
     faiss.normalize_L2(projected)
     nlist = int(2 * math.sqrt(n))
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(reduced), reduced, nlist, faiss.METRIC_INNER_PRODUCT)
