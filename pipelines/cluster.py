@@ -1,16 +1,19 @@
-"""Clusters of similar (not duplicate) demands within each chain, labelled with distinctive segmented terms.
+"""Clusters of similar (not duplicate) demands within each chain, grouped one level up, labelled with distinctive
+segmented terms.
 
-A duplicate group takes part as one unit (its representative's vector), so a cluster means "related needs", not
-"copies". Average-linkage agglomerative clustering with a cosine distance threshold: deterministic, and the number
-of clusters follows from the data rather than being fixed in advance.
+A duplicate group takes part as one unit (its representative's vector and terms), so a cluster means "related
+needs", not "copies". The method (`pipelines.cluster_method`): centred sentence vectors plus TF-IDF terms, neighbour
+smoothing, average linkage with a cosine-distance threshold, nearest-centroid refinement, and a second, coarser
+linkage of the clusters. Deterministic and independent of row order; the number of clusters follows from the data.
 """
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import AgglomerativeClustering
 from sklearn.feature_extraction.text import CountVectorizer
 
 from . import schema as s
+from .cluster_method import cluster_levels
+from .cluster_schema import CLUSTER_GROUP
 from .settings import ClusterConfig
 
 
@@ -20,34 +23,56 @@ def _units(demands: pd.DataFrame) -> pd.Series:
     return rep.where(rep != "", demands[s.DEMAND_ID])
 
 
+def _chain_levels(block: pd.DataFrame, vectors: np.ndarray, config: ClusterConfig) -> tuple[pd.Series, pd.Series]:
+    """Cluster and group keys ("" when fewer than `min_cluster_size` units) of one chain's units, by demand id."""
+    ids = block[s.DEMAND_ID].tolist()
+    tokens = block[s.TOKENS].fillna("").astype(str).tolist()
+    chain = f"{block[s.INDUSTRY_ID].iloc[0]}/{block[s.CHAIN_ID].iloc[0]}"
+    return tuple(  # type: ignore[return-value]
+        pd.Series(_keys(labels, chain, config.min_cluster_size), index=ids)
+        for labels in cluster_levels(vectors, tokens, ids, config)
+    )
+
+
+def _keys(labels: np.ndarray, chain: str, min_size: int) -> list[str]:
+    sizes = np.bincount(labels)
+    return [f"{chain}:{label}" if sizes[label] >= min_size else "" for label in labels]
+
+
+def _smallest_member_ids(units: pd.Series, unit_key: pd.Series, demands: pd.DataFrame, prefix: str) -> pd.Series:
+    """Each demand's key renamed to prefix + the smallest member demand id's hex (duplicates included), or ""."""
+    keys = units.map(unit_key).fillna("")
+    smallest = demands[s.DEMAND_ID].groupby(keys).min()
+    names = {key: prefix + str(first)[1:] for key, first in smallest.items() if key}
+    return keys.map(lambda key: names.get(key, ""))
+
+
 def cluster_demands(demands: pd.DataFrame, vectors: np.ndarray, config: ClusterConfig) -> pd.DataFrame:
-    """Add CLUSTER_ID ("C" + smallest member id's hex, "" for a demand in no cluster) and CLUSTER_LABEL.
+    """Add CLUSTER_ID ("C" + smallest member id's hex, "" for a demand in no cluster), CLUSTER_LABEL and
+    CLUSTER_GROUP ("K" + smallest member id's hex, "" for a demand in no group).
 
     Input columns: DEMAND_ID, CHAIN_ID, INDUSTRY_ID, DUPLICATE_OF, TOKENS; `vectors` row-aligned, L2-normalised.
-    Clusters never cross a chain (industry, chain) pair, and hold at least `min_cluster_size` units.
+    Clusters and groups never cross a chain (industry, chain) pair and hold at least `min_cluster_size` units (a
+    duplicate group is one unit). A group gathers related clusters (and lone units) of its chain; every cluster lies
+    inside one group, and a demand may be in a group without being in a cluster.
     """
     s.require_columns(demands, [s.DEMAND_ID, s.CHAIN_ID, s.INDUSTRY_ID, s.DUPLICATE_OF, s.TOKENS], "cluster")
     units = _units(demands)
     position = {d: i for i, d in enumerate(demands[s.DEMAND_ID])}
-    unit_cluster: dict[str, str] = {}
+    fine_parts, coarse_parts = [pd.Series(dtype=str)], [pd.Series(dtype=str)]
     reps = demands[demands[s.DEMAND_ID] == units]
     for _, block in reps.groupby([s.INDUSTRY_ID, s.CHAIN_ID], sort=True):
-        ids = sorted(block[s.DEMAND_ID])
-        if len(ids) < config.min_cluster_size:
+        if len(block) < config.min_cluster_size:
             continue
-        found = AgglomerativeClustering(
-            n_clusters=None, metric="cosine", linkage="average", distance_threshold=config.distance_threshold
-        ).fit_predict(vectors[[position[d] for d in ids]])
-        for label in np.unique(found):
-            members = [d for d, f in zip(ids, found, strict=True) if f == label]
-            if len(members) >= config.min_cluster_size:
-                unit_cluster.update(dict.fromkeys(members, "C" + min(members)[1:]))
-    cluster_ids = units.map(lambda u: unit_cluster.get(u, ""))
-    # a cluster's id comes from its smallest member overall, duplicates included
-    smallest = demands[s.DEMAND_ID].groupby(cluster_ids).min()
-    cluster_ids = cluster_ids.map(lambda c: "C" + smallest[c][1:] if c else "")
+        fine, coarse = _chain_levels(block, vectors[[position[d] for d in block[s.DEMAND_ID]]], config)
+        fine_parts.append(fine)
+        coarse_parts.append(coarse)
+    cluster_ids = _smallest_member_ids(units, pd.concat(fine_parts), demands, "C")
+    group_ids = _smallest_member_ids(units, pd.concat(coarse_parts), demands, "K")
     labels = cluster_labels(demands[s.TOKENS], cluster_ids, config.label_terms)
-    return demands.assign(**{s.CLUSTER_ID: cluster_ids, s.CLUSTER_LABEL: cluster_ids.map(labels).fillna("")})
+    return demands.assign(
+        **{s.CLUSTER_ID: cluster_ids, s.CLUSTER_LABEL: cluster_ids.map(labels).fillna(""), CLUSTER_GROUP: group_ids}
+    )
 
 
 def cluster_labels(tokens: pd.Series, cluster_ids: pd.Series, n_terms: int) -> dict[str, str]:
@@ -57,14 +82,18 @@ def cluster_labels(tokens: pd.Series, cluster_ids: pd.Series, n_terms: int) -> d
     if not clustered:
         return {}
     vectorizer = CountVectorizer(analyzer=str.split)
-    counts = vectorizer.fit_transform(docs.tolist()).toarray().astype(float)
-    tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
-    idf = np.log1p(counts.sum(axis=1).mean() / np.maximum(counts.sum(axis=0), 1.0))
-    scores = tf * idf
+    counts = vectorizer.fit_transform(docs.tolist()).astype(float).tocsr()
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    idf = np.log1p(totals.mean() / np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1.0))
     vocab = vectorizer.get_feature_names_out()
     labels = {}
     for row, cluster in enumerate(docs.index):
         if cluster:
-            top = sorted(np.flatnonzero(scores[row]), key=lambda j: (-scores[row, j], vocab[j]))[:n_terms]
-            labels[cluster] = "、".join(vocab[j] for j in top)
+            lo, hi = counts.indptr[row], counts.indptr[row + 1]
+            terms, scores = (
+                counts.indices[lo:hi],
+                counts.data[lo:hi] / max(totals[row], 1.0) * idf[counts.indices[lo:hi]],
+            )
+            top = sorted(range(len(terms)), key=lambda j: (-scores[j], vocab[terms[j]]))[:n_terms]
+            labels[cluster] = "、".join(vocab[terms[j]] for j in top if scores[j] > 0)
     return labels

@@ -66,9 +66,25 @@ class MappingConfig(_Frozen):
 
 
 class ClusterConfig(_Frozen):
-    distance_threshold: float = Field(0.55, description="cosine distance (average linkage) to join two clusters")
-    min_cluster_size: int = 2
+    """See `pipelines.cluster_method`; thresholds chosen on CSL dev titles (`benchmarks/cluster_bench.py`)."""
+
+    distance_threshold: float = Field(
+        0.85, description="average-linkage cosine distance (on the clustering representation) to join two clusters"
+    )
+    group_threshold: float = Field(0.94, description="same, between clusters, for the second (coarser) level")
+    min_cluster_size: int = Field(2, description="units a cluster or group needs to be reported as one")
     label_terms: int = 4
+    center_prior: float = Field(20.0, description="centring shrinkage: the mean is scaled by n/(n+prior); <0: off")
+    term_weight: float = Field(
+        0.3, description="weight of the TF-IDF term vectors next to the sentence vectors; 0: off"
+    )
+    term_dims: int = Field(200, description="TruncatedSVD dimensions of the TF-IDF term vectors")
+    smooth_neighbors: int = Field(10, description="neighbours averaged into each vector before linkage; 0: off")
+    smooth_weight: float = Field(2.0, description="weight of the neighbour average")
+    refine_iterations: int = Field(3, description="nearest-centroid reassignment passes after linkage; 0: off")
+    merge_below: int = Field(1, description="clusters with fewer items join the nearest larger one; 1: off")
+    exact_limit: int = Field(4000, description="above this many items, link k-means micro-clusters instead of items")
+    seed: int = 0
 
 
 class StoreConfig(_Frozen):
