@@ -11,6 +11,8 @@ Every duplicate stays its own accepted row; it only gains a shared DUPLICATE_GRO
 smallest member id, so it does not depend on row order.
 """
 
+import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +23,7 @@ from . import schema as s
 from .settings import DedupConfig
 from .similarity import TermStats, aliases, compact, jaccard, missing_terms, nearest_neighbours, shingles
 
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 PAIR_COLUMNS = ["demand_a", "demand_b", "rule", "decision", "jaccard", "cosine", "term_overlap", "shared_terms",
                 "conflicting_terms", "reason"]  # fmt: skip
 
@@ -31,6 +34,8 @@ class _Texts:
 
     ids: list[str]
     raw: list[str]  # core text as normalised
+    titles: list[list[str]]
+    numbers: list[set[str]]
     keys: list[str]  # compact core text
     tokens: list[list[str]]
     key_terms: list[list[str]]
@@ -54,7 +59,9 @@ def _texts(demands: pd.DataFrame, config: DedupConfig) -> _Texts:
         for tt, title in zip(titles, demands[s.NORM_TITLE].fillna(""), strict=True)
     ]
     raw = demands[s.CORE_TEXT].astype(str).tolist()
-    return _Texts(demands[s.DEMAND_ID].astype(str).tolist(), raw, keys, tokens, key_terms, stats, config.shingle_size)
+    numbers = [set(_NUMBER_RE.findall(text)) for text in raw]
+    ids = demands[s.DEMAND_ID].astype(str).tolist()
+    return _Texts(ids, raw, titles, numbers, keys, tokens, key_terms, stats, config.shingle_size)
 
 
 def _lexical_candidates(t: _Texts, config: DedupConfig) -> set[tuple[int, int]]:
@@ -107,8 +114,11 @@ def _judge(
     score = jaccard(t.shingles(a), t.shingles(b))
     overlap, shared = t.stats.overlap(t.tokens[a], t.tokens[b])
     if score >= config.near_threshold:
-        rule = "near"
-    elif cosine is not None and cosine >= config.reworded_cosine and overlap >= config.reworded_terms:
+        rule, evidence = "near", ""
+    elif cosine is not None and cosine >= config.reworded_cosine:
+        probability, evidence = _reworded_probability(t, a, b, cosine, overlap, config)
+        if probability < config.reworded_probability:
+            return None
         rule = "reworded"
     else:
         return None
@@ -120,9 +130,23 @@ def _judge(
     if rule == "near":
         why = f"字符{config.shingle_size}-gram Jaccard {score:.2f} ≥ {config.near_threshold:.2f}（LSH 候选，经校验）"
     else:
-        why = (f"语义相似度 {cosine:.2f} ≥ {config.reworded_cosine:.2f}，关键词重合度 {overlap:.2f} ≥ "
-               f"{config.reworded_terms:.2f}，视为同一需求的改写")  # fmt: skip
+        why = f"视为同一需求的改写：{evidence}"
     return _pair(t, a, b, rule, "merged", score, cosine, overlap, shared, [], why)
+
+
+def _reworded_probability(
+    t: _Texts, a: int, b: int, cosine: float, overlap: float, config: DedupConfig
+) -> tuple[float, str]:
+    """Logistic combination of whole-text, term, title-term and number agreement, with its evidence text."""
+    title_overlap, _ = t.stats.overlap(t.titles[a], t.titles[b])
+    union = t.numbers[a] | t.numbers[b]
+    numbers = len(t.numbers[a] & t.numbers[b]) / len(union) if union else 0.0
+    w = config.reworded_weights
+    z = w[0] * cosine + w[1] * overlap + w[2] * title_overlap + w[3] * numbers + w[4]
+    probability = 1.0 / (1.0 + math.exp(-z))
+    evidence = (f"语义相似度 {cosine:.2f}，关键词重合 {overlap:.2f}，标题词重合 {title_overlap:.2f}，"
+                f"数值一致 {numbers:.2f} → 概率 {probability:.2f} ≥ {config.reworded_probability:.2f}")  # fmt: skip
+    return probability, evidence
 
 
 def _pair(

@@ -49,8 +49,11 @@ class DedupConfig(_Frozen):
     lsh_bands: int = 16
     seed: int = 1
     neighbours: int = Field(10, description="nearest sentence vectors examined per demand for re-posts")
-    reworded_cosine: float = Field(0.75, description="sentence cosine from which a pair may be a reworded re-post")
-    reworded_terms: float = Field(0.5, description="IDF-weighted term overlap a re-post must also reach")
+    reworded_cosine: float = Field(0.65, description="sentence cosine from which a pair is examined as a re-post")
+    # logistic weights of (cosine, term overlap, title-term overlap, number agreement, bias), fitted on generated
+    # tiers with seed 7 (benchmarks/dup_tiers.py); the benchmark reports seed 1
+    reworded_weights: tuple[float, float, float, float, float] = (5.0, 3.5, 5.0, 3.0, -10.6)
+    reworded_probability: float = Field(0.5, description="probability from which a pair counts as a re-post")
     key_term_share: float = Field(0.02, description="a title term in at most this share of demands names an object")
 
 
@@ -69,9 +72,9 @@ class ClusterConfig(_Frozen):
     """See `pipelines.cluster_method`; thresholds chosen on CSL dev titles (`benchmarks/cluster_bench.py`)."""
 
     distance_threshold: float = Field(
-        0.85, description="average-linkage cosine distance (on the clustering representation) to join two clusters"
+        0.855, description="average-linkage cosine distance (on the clustering representation) to join two clusters"
     )
-    group_threshold: float = Field(0.94, description="same, between clusters, for the second (coarser) level")
+    group_threshold: float = Field(0.947, description="same, between clusters, for the second (coarser) level")
     min_cluster_size: int = Field(2, description="units a cluster or group needs to be reported as one")
     label_terms: int = 4
     center_prior: float = Field(20.0, description="centring shrinkage: the mean is scaled by n/(n+prior); <0: off")
@@ -80,7 +83,7 @@ class ClusterConfig(_Frozen):
     )
     term_dims: int = Field(200, description="TruncatedSVD dimensions of the TF-IDF term vectors")
     smooth_neighbors: int = Field(10, description="neighbours averaged into each vector before linkage; 0: off")
-    smooth_weight: float = Field(2.0, description="weight of the neighbour average")
+    smooth_weight: float = Field(1.0, description="weight of the neighbour average")
     refine_iterations: int = Field(3, description="nearest-centroid reassignment passes after linkage; 0: off")
     merge_below: int = Field(1, description="clusters with fewer items join the nearest larger one; 1: off")
     exact_limit: int = Field(4000, description="above this many items, link k-means micro-clusters instead of items")
