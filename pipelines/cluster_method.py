@@ -8,7 +8,7 @@ two cosine-distance thresholds decide (chosen on CSL dev data, see `benchmarks/c
 Steps, each switchable in `ClusterConfig` (the benchmark's ablation shows what each one earns):
 1. representation: the vectors, centred on their mean (shrunk towards no centring for small inputs, so that what
    every demand of a chain shares does not count as similarity), optionally concatenated with TF-IDF of the segmented
-   terms reduced by TruncatedSVD, weighted, and L2-normalised;
+   terms reduced by a truncated SVD, weighted, and L2-normalised;
 2. neighbour smoothing: each row plus a similarity-weighted share of its k nearest neighbours, renormalised;
 3. average linkage with a distance threshold (over micro-clusters when the input exceeds `exact_limit`);
 4. refinement: each item moves to its nearest cluster centroid (a few k-means steps from the linkage result);
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-from sklearn.decomposition import TruncatedSVD
+from scipy.sparse.linalg import svds
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .cluster_linkage import average_linkage, coarse_cells, l2_rows, micro_clusters, nearest_neighbours
@@ -35,18 +35,20 @@ def canonical_order(ids: Sequence[str]) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
-def term_vectors(tokens: Sequence[str], dims: int, seed: int) -> np.ndarray | None:
-    """L2-normalised TruncatedSVD of sublinear TF-IDF over space-separated terms in at least two items, or None
-    when fewer than two such terms exist."""
+def term_vectors(tokens: Sequence[str], dims: int) -> np.ndarray | None:
+    """L2-normalised truncated SVD of sublinear TF-IDF over the space-separated terms found in at least two items, or
+    None when fewer than two such terms exist. ARPACK from a fixed start vector: no seed, the same result every run."""
     vectorizer = TfidfVectorizer(analyzer=str.split, min_df=2, sublinear_tf=True)
     try:
         tfidf = vectorizer.fit_transform(list(tokens))
     except ValueError:  # empty vocabulary
         return None
-    dims = min(dims, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
+    dims = min(dims, min(tfidf.shape) - 1)
     if dims < 1:
         return None
-    return l2_rows(TruncatedSVD(dims, algorithm="randomized", random_state=seed).fit_transform(tfidf))
+    start = np.full(min(tfidf.shape), 1.0 / np.sqrt(min(tfidf.shape)))
+    left, singular, _ = svds(tfidf.astype(np.float64), k=dims, v0=start, solver="arpack")
+    return l2_rows(left * singular)
 
 
 def represent(vectors: np.ndarray, tokens: Sequence[str] | None, config: ClusterConfig) -> np.ndarray:
@@ -56,7 +58,7 @@ def represent(vectors: np.ndarray, tokens: Sequence[str] | None, config: Cluster
     if config.center_prior >= 0:
         x = l2_rows(x - x.mean(axis=0) * n / (n + config.center_prior))
     if tokens is not None and config.term_weight > 0:
-        terms = term_vectors(tokens, config.term_dims, config.seed)
+        terms = term_vectors(tokens, config.term_dims)
         if terms is not None:
             x = l2_rows(np.hstack([x, config.term_weight * terms]))
     return x
