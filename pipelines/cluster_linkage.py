@@ -14,6 +14,7 @@ import math
 
 import faiss
 import numpy as np
+from scipy import sparse
 
 _BLOCK = 2048  # query rows per block in exact neighbour search (memory: _BLOCK x candidates floats)
 _CELL_SIZE = 2000  # items per coarse cell when the input is too large for exact search
@@ -53,7 +54,7 @@ def nearest_neighbours(x: np.ndarray, k: int, cells: np.ndarray | None) -> tuple
     k = min(k, n - 1)
     idx = np.zeros((n, k), dtype=np.int64)
     sim = np.full((n, k), -np.inf, dtype=np.float32)
-    centroids = l2_rows(_group_means(x, cells))
+    centroids = l2_rows(group_means(x, cells)[0])
     near = np.argsort(-(centroids @ centroids.T), axis=1, kind="stable")[:, :_PROBE]
     for cell in range(len(centroids)):
         members = np.flatnonzero(cells == cell)
@@ -65,11 +66,12 @@ def nearest_neighbours(x: np.ndarray, k: int, cells: np.ndarray | None) -> tuple
     return idx, sim
 
 
-def _group_means(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Unnormalised mean row of each label 0..max(labels)."""
-    sums = np.zeros((int(labels.max()) + 1, x.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels, x)
-    return (sums / np.maximum(np.bincount(labels), 1)[:, None]).astype(np.float32)
+def group_means(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unnormalised mean row (float64) and size of each label 0..max(labels)."""
+    sizes = np.bincount(labels)
+    ones = np.ones(len(labels), dtype=x.dtype)
+    indicator = sparse.csr_matrix((ones, (labels, np.arange(len(labels)))), shape=(len(sizes), len(x)))
+    return np.asarray(indicator @ x, dtype=np.float64) / np.maximum(sizes, 1)[:, None], sizes
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:

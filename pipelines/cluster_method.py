@@ -23,8 +23,17 @@ import numpy as np
 from scipy.sparse.linalg import svds
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from .cluster_linkage import average_linkage, coarse_cells, l2_rows, micro_clusters, nearest_neighbours
+from .cluster_linkage import (
+    average_linkage,
+    coarse_cells,
+    group_means,
+    l2_rows,
+    micro_clusters,
+    nearest_neighbours,
+)
 from .settings import ClusterConfig
+
+_BLOCK = 4096  # rows per block where a step would otherwise hold a (rows x neighbours x dim) array
 
 
 def canonical_order(ids: Sequence[str]) -> np.ndarray:
@@ -73,8 +82,13 @@ def smooth(x: np.ndarray, config: ClusterConfig, cells: np.ndarray | None) -> np
     if k < 1 or config.smooth_weight <= 0 or len(x) < 2:
         return x
     idx, sim = nearest_neighbours(x, k, cells)
-    weights = np.maximum(sim, 0.0)[:, :, None]
-    return l2_rows(x + config.smooth_weight * (weights * x[idx]).sum(axis=1) / k)
+    weights = np.maximum(sim, 0.0)
+    out = np.empty_like(x)
+    for start in range(0, len(x), _BLOCK):  # blocks: x[idx] alone would be n x k x dim floats
+        rows = slice(start, start + _BLOCK)
+        shared = np.einsum("nk,nkd->nd", weights[rows], x[idx[rows]])
+        out[rows] = x[rows] + config.smooth_weight * shared / k
+    return l2_rows(out)
 
 
 def _renumber(labels: np.ndarray) -> np.ndarray:
@@ -85,17 +99,9 @@ def _renumber(labels: np.ndarray) -> np.ndarray:
     return rank[inverse]
 
 
-def _means(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unnormalised mean row and size of each label 0..k-1."""
-    sizes = np.bincount(labels)
-    sums = np.zeros((len(sizes), x.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels, x)
-    return sums / np.maximum(sizes, 1)[:, None], sizes
-
-
 def link(x: np.ndarray, groups: np.ndarray, threshold: float) -> np.ndarray:
     """Step 3 (and 6): average linkage over the groups of `x` (each group starts as one cluster); item labels."""
-    means, sizes = _means(x, groups)
+    means, sizes = group_means(x, groups)
     if len(sizes) == 1:
         return np.zeros(len(x), dtype=np.int64)
     return average_linkage(means, sizes, threshold)[groups]
@@ -104,7 +110,7 @@ def link(x: np.ndarray, groups: np.ndarray, threshold: float) -> np.ndarray:
 def refine(x: np.ndarray, labels: np.ndarray, iterations: int) -> np.ndarray:
     """Step 4: reassign every row to the cluster whose normalised centroid is most similar; repeat."""
     for _ in range(iterations):
-        centroids = l2_rows(_means(x, labels)[0])
+        centroids = l2_rows(group_means(x, labels)[0])
         moved = _nearest_centroid(x, centroids)
         if np.array_equal(moved, labels):
             break
@@ -126,7 +132,7 @@ def merge_small(x: np.ndarray, labels: np.ndarray, below: int) -> np.ndarray:
     large = np.flatnonzero(sizes >= below)
     if below <= 1 or len(large) == 0 or len(large) == len(sizes):
         return labels
-    centroids = l2_rows(_means(x, labels)[0])
+    centroids = l2_rows(group_means(x, labels)[0])
     target = large[np.argmax(centroids @ centroids[large].T, axis=1)]
     target[large] = large
     return _renumber(target[labels])

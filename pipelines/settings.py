@@ -72,9 +72,9 @@ class ClusterConfig(_Frozen):
     """See `pipelines.cluster_method`; thresholds chosen on CSL dev titles (`benchmarks/cluster_bench.py`)."""
 
     distance_threshold: float = Field(
-        0.855, description="average-linkage cosine distance (on the clustering representation) to join two clusters"
+        0.856, description="average-linkage cosine distance (on the clustering representation) to join two clusters"
     )
-    group_threshold: float = Field(0.947, description="same, between clusters, for the second (coarser) level")
+    group_threshold: float = Field(0.943, description="same, between clusters, for the second (coarser) level")
     min_cluster_size: int = Field(2, description="units a cluster or group needs to be reported as one")
     label_terms: int = 4
     center_prior: float = Field(20.0, description="centring shrinkage: the mean is scaled by n/(n+prior); <0: off")
