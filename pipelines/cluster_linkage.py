@@ -16,7 +16,7 @@ import faiss
 import numpy as np
 from scipy import sparse
 
-_BLOCK = 2048  # query rows per block in exact neighbour search (memory: _BLOCK x candidates floats)
+_BLOCK = 1024  # query rows per block in exact neighbour search (memory: _BLOCK x candidates floats)
 _CELL_SIZE = 2000  # items per coarse cell when the input is too large for exact search
 _PROBE = 3  # coarse cells searched per query cell
 
@@ -112,7 +112,9 @@ def average_linkage(means: np.ndarray, sizes: np.ndarray, threshold: float) -> n
     Labels are numbered by the smallest group index in each cluster.
     """
     m = len(sizes)
-    dist = 1.0 - means.astype(np.float64) @ means.astype(np.float64).T
+    rows = np.asarray(means, dtype=np.float32)
+    dist = rows @ rows.T  # float32, in place: 400 MB at m = 10,000
+    np.subtract(1.0, dist, out=dist)
     np.fill_diagonal(dist, np.inf)
     weight = sizes.astype(np.float64).copy()
     parent = np.arange(m)

@@ -86,7 +86,9 @@ class ClusterConfig(_Frozen):
     smooth_weight: float = Field(1.0, description="weight of the neighbour average")
     refine_iterations: int = Field(3, description="nearest-centroid reassignment passes after linkage; 0: off")
     merge_below: int = Field(1, description="clusters with fewer items join the nearest larger one; 1: off")
-    exact_limit: int = Field(4000, description="above this many items, link k-means micro-clusters instead of items")
+    exact_limit: int = Field(
+        10_000, description="above this many items, link k-means micro-clusters (seed-dependent) instead of items"
+    )
     seed: int = 0
 
 
