@@ -1,9 +1,10 @@
 """Clustering of sentence vectors (plus segmented terms) into related groups, and a coarser second level.
 
 `cluster_levels` (and its first half, `cluster_vectors`) is pure and permutation-invariant: rows are put in canonical
-order (sorted by id) before anything order-dependent, and every random step has a fixed seed. Every item gets a
-label; an item unlike all others is a cluster of its own, never an "outlier". No number of clusters is given: the
-two cosine-distance thresholds decide (chosen on CSL dev data, see `benchmarks/cluster_bench.py`).
+order (sorted by id) before anything order-dependent. Up to `exact_limit` items nothing is random (the same labels for
+any seed); beyond it the micro-clusters come from k-means seeded with `seed`. Every item gets a label; an item unlike
+all others is a cluster of its own, never an "outlier". No number of clusters is given: two cosine-distance thresholds
+decide (chosen on CSL dev data, see `benchmarks/cluster_bench.py`).
 
 Steps, each switchable in `ClusterConfig` (the benchmark's ablation shows what each one earns):
 1. representation: the vectors, centred on their mean (shrunk towards no centring for small inputs, so that what
