@@ -75,6 +75,32 @@ def cluster_demands(demands: pd.DataFrame, vectors: np.ndarray, config: ClusterC
     )
 
 
+def nearest_clusters(demands: pd.DataFrame, vectors: np.ndarray) -> pd.DataFrame:
+    """Add NEAREST_CLUSTER and NEAREST_CLUSTER_SIMILARITY for demands in no cluster ("" / NaN for the others).
+
+    No demand is left in an anonymous "outlier" bucket: a singleton names the cluster whose centroid is closest,
+    looking in its own chain first and across all chains when its chain has no cluster. Input columns: DEMAND_ID,
+    INDUSTRY_ID, CHAIN_ID, CLUSTER_ID; `vectors` row-aligned and L2-normalised.
+    """
+    clustered = (demands[s.CLUSTER_ID].fillna("") != "").to_numpy()
+    nearest: pd.Series = pd.Series("", index=demands.index, dtype=object)
+    similarity: pd.Series = pd.Series(np.nan, index=demands.index, dtype=float)
+    if clustered.any() and not clustered.all():
+        ids = demands.loc[clustered, s.CLUSTER_ID].to_numpy()
+        names = np.unique(ids)
+        centroids = np.stack([vectors[clustered][ids == name].mean(axis=0) for name in names])
+        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+        chains = demands.loc[clustered].groupby(s.CLUSTER_ID)[s.CHAIN_ID].first().reindex(names).to_numpy()
+        sims = vectors[~clustered] @ centroids.T
+        own = chains[None, :] == demands.loc[~clustered, s.CHAIN_ID].to_numpy()[:, None]
+        ranked = np.where(own.any(axis=1, keepdims=True) & ~own, -np.inf, sims)
+        best = ranked.argmax(axis=1)
+        nearest[~clustered] = names[best]
+        similarity[~clustered] = np.round(sims[np.arange(len(best)), best], 4)
+    columns: dict[str, pd.Series] = {s.NEAREST_CLUSTER: nearest, s.NEAREST_CLUSTER_SIMILARITY: similarity}
+    return demands.assign(**columns)
+
+
 def cluster_labels(tokens: pd.Series, cluster_ids: pd.Series, n_terms: int) -> dict[str, str]:
     """c-TF-IDF: the terms most frequent in a cluster relative to all demands, joined with "、"."""
     docs = tokens.groupby(cluster_ids).agg(" ".join)

@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 
 from . import __version__
 from . import schema as s
-from .cluster import cluster_demands, cluster_labels
+from .cluster import cluster_demands, cluster_labels, nearest_clusters
 from .continuity import IN_CALL, PRIOR, carry_over, changed_context, with_library
 from .corrections import apply_human_decisions
 from .dedup import detect_pairs, group_duplicates
@@ -171,6 +171,7 @@ def consolidate_call(
         frame = st.run("产业映射", map_task, frame, taxonomy, encoder, config, vectors)
         frame = st.run("相似聚类", cluster_task, frame, vectors[2], config.cluster)
         frame, merges = continuity_task(frame, config)
+        frame = nearest_clusters(frame, vectors[2])
         demands = frame[frame[IN_CALL]].drop(columns=[IN_CALL, *PRIOR.values()]).reset_index(drop=True)
         demands = apply_human_decisions(demands, library.human_mappings(), taxonomy)  # human decisions win
         drafts = st.run("需求清单", drafts_task, demands)

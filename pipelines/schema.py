@@ -56,6 +56,8 @@ REVIEW_REASON = "review_reason"
 # --- clusters -------------------------------------------------------------------------------------
 CLUSTER_ID = "cluster_id"  # "C" + smallest member demand_id's hex
 CLUSTER_LABEL = "cluster_label"
+NEAREST_CLUSTER = "nearest_cluster"  # for a demand in no cluster: the closest cluster (own chain first), else ""
+NEAREST_CLUSTER_SIMILARITY = "nearest_cluster_similarity"  # cosine to that cluster's centroid in [-1, 1]
 
 NONE = "NONE"
 
@@ -92,6 +94,8 @@ DEMANDS_EXPORT_COLUMNS = [
     DUPLICATE_REASON,
     CLUSTER_ID,
     CLUSTER_LABEL,
+    NEAREST_CLUSTER,
+    NEAREST_CLUSTER_SIMILARITY,
 ]
 
 CLUSTERS_EXPORT_COLUMNS = [

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from pipelines import schema as s
@@ -134,3 +135,25 @@ def test_demand_groups_gather_clusters_of_one_chain() -> None:
     assert out.loc[["D01", "D02", "D03", "D04"], CLUSTER_GROUP].tolist() == ["K01"] * 4  # D04 only at group level
     assert out.loc[["D05", "D06"], CLUSTER_GROUP].tolist() == ["K05"] * 2
     assert out.loc["D04", s.CLUSTER_ID] == ""
+
+
+def test_a_singleton_names_its_nearest_cluster_in_its_own_chain_first() -> None:
+    from pipelines.cluster import nearest_clusters
+
+    frame = pd.DataFrame(
+        {
+            s.DEMAND_ID: ["D1", "D2", "D3", "D4", "D5"],
+            s.INDUSTRY_ID: ["EC", "EC", "FT", "EC", "AM"],
+            s.CHAIN_ID: ["EC-BATT", "EC-BATT", "FT-FOOD", "EC-BATT", "AM-VTI"],
+            s.CLUSTER_ID: ["C1", "C1", "C3", "", ""],
+        }
+    )
+    a, _, c = np.eye(3, dtype=np.float32)
+    vectors = np.vstack([a, a, c, c * 0.9 + a * 0.1, c])  # D4 is closer to C3 but C1 is in its chain
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    out = nearest_clusters(frame, vectors).set_index(s.DEMAND_ID)
+    assert out.loc["D4", s.NEAREST_CLUSTER] == "C1"
+    assert out.loc["D5", s.NEAREST_CLUSTER] == "C3"  # no cluster in its chain: the closest anywhere
+    assert out.loc["D5", s.NEAREST_CLUSTER_SIMILARITY] == pytest.approx(1.0)
+    assert out.loc["D1", s.NEAREST_CLUSTER] == "" and np.isnan(out.loc["D1", s.NEAREST_CLUSTER_SIMILARITY])
+    assert (out[s.CLUSTER_ID] != "").sum() + (out[s.NEAREST_CLUSTER] != "").sum() == len(out)
