@@ -1,3 +1,5 @@
-"""Column names added by the cluster stage beyond those in `pipelines.schema`."""
+"""Column names added by the cluster stage (kept for imports; the names now live in `pipelines.schema`)."""
 
-CLUSTER_GROUP = "cluster_group"  # "K" + smallest member demand_id's hex: clusters of a chain grouped one level up
+from .schema import CLUSTER_GROUP
+
+__all__ = ["CLUSTER_GROUP"]

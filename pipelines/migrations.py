@@ -53,8 +53,9 @@ _V1_DEMAND_COLUMNS: tuple[str, ...] = (
     s.SECONDARY_CHAIN_ID, s.NEEDS_REVIEW, s.REVIEW_REASON, s.DUPLICATE_GROUP, s.DUPLICATE_KIND,
     s.DUPLICATE_SCORE, s.DUPLICATE_OF, s.CLUSTER_ID, s.CLUSTER_LABEL,
 )  # fmt: skip
+_V3_DEMAND_COLUMNS: tuple[str, ...] = (s.CLUSTER_GROUP, s.CLUSTER_GROUP_LABEL)  # added by migration 3 (TEXT)
 # every demand column taken from the pipeline frame (v1 + columns added by later migrations)
-DEMAND_DATA_COLUMNS = _V1_DEMAND_COLUMNS
+DEMAND_DATA_COLUMNS = _V1_DEMAND_COLUMNS + _V3_DEMAND_COLUMNS
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -228,6 +229,26 @@ def _apply_v2(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _define_v3(md: sa.MetaData) -> None:
+    """Version 3: demands.cluster_group (the coarser, second clustering level; indexed) and its label."""
+    demands = md.tables["demands"]
+    for column in _V3_DEMAND_COLUMNS:
+        demands.append_column(sa.Column(column, sa.Text, index=column == s.CLUSTER_GROUP))
+
+
+def _apply_v3(conn: Connection) -> None:
+    """ALTER TABLE on the existing demands table (portable: SQLite and PostgreSQL), then the index."""
+    md = sa.MetaData(naming_convention=NAMING)
+    _define_v1(md)
+    _define_v3(md)
+    demands = md.tables["demands"]
+    for column in _V3_DEMAND_COLUMNS:
+        conn.exec_driver_sql(f"ALTER TABLE demands ADD COLUMN {column} TEXT")
+        for index in demands.indexes:
+            if [c.name for c in index.columns] == [column]:
+                index.create(conn)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -238,6 +259,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "calls, runs, demands, quarantine, events", _apply_v1),
     Migration(2, "corrections, human_mapping", _apply_v2),
+    Migration(3, "demands.cluster_group, cluster_group_label", _apply_v3),
 )
 
 # the current schema (every migration applied), used to build queries
@@ -245,6 +267,7 @@ METADATA = sa.MetaData(naming_convention=NAMING)
 MIGRATIONS_TABLE = _migrations_table(METADATA)
 _define_v1(METADATA)
 _define_v2(METADATA)
+_define_v3(METADATA)
 CALLS = METADATA.tables["calls"]
 RUNS = METADATA.tables["runs"]
 DEMANDS = METADATA.tables["demands"]

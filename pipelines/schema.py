@@ -58,6 +58,8 @@ CLUSTER_ID = "cluster_id"  # "C" + smallest member demand_id's hex
 CLUSTER_LABEL = "cluster_label"
 NEAREST_CLUSTER = "nearest_cluster"  # for a demand in no cluster: the closest cluster (own chain first), else ""
 NEAREST_CLUSTER_SIMILARITY = "nearest_cluster_similarity"  # cosine to that cluster's centroid in [-1, 1]
+CLUSTER_GROUP = "cluster_group"  # "K" + smallest member demand_id's hex: clusters of a chain grouped one level up
+CLUSTER_GROUP_LABEL = "cluster_group_label"  # the group's distinctive terms (c-TF-IDF), "、"-joined; "" when none
 
 NONE = "NONE"
 

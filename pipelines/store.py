@@ -24,10 +24,11 @@ from .corrections import keep_human_decisions
 from .errors import ConfigError
 from .review_store import CorrectionsMixin
 
-DECISION_FIELDS = (s.INDUSTRY_ID, s.CHAIN_ID, s.DUPLICATE_GROUP, s.CLUSTER_ID)  # changes produce events
-EVENT_KIND = {s.INDUSTRY_ID: "mapping", s.CHAIN_ID: "mapping", s.DUPLICATE_GROUP: "grouping", s.CLUSTER_ID: "grouping"}
+DECISION_FIELDS = (s.INDUSTRY_ID, s.CHAIN_ID, s.DUPLICATE_GROUP, s.CLUSTER_ID, s.CLUSTER_GROUP)  # changes: events
+EVENT_KIND = {f: "mapping" if f in (s.INDUSTRY_ID, s.CHAIN_ID) else "grouping" for f in DECISION_FIELDS}
 # per decision field, the frame column whose text explains it (stored as the event's evidence)
-EVENT_EVIDENCE = dict(zip(DECISION_FIELDS, (s.EVIDENCE, s.EVIDENCE, s.DUPLICATE_REASON, s.CLUSTER_LABEL), strict=True))
+_EXPLAINED_BY = (s.EVIDENCE, s.EVIDENCE, s.DUPLICATE_REASON, s.CLUSTER_LABEL, s.CLUSTER_GROUP_LABEL)
+EVENT_EVIDENCE = dict(zip(DECISION_FIELDS, _EXPLAINED_BY, strict=True))
 PIPELINE_ACTOR = "pipeline"
 FINISHED_STATUSES = ("succeeded", "failed")
 

@@ -403,7 +403,7 @@ def test_a_v1_library_gets_the_corrections_tables(tmp_path: Path) -> None:
     assert m.migrate(engine, target=1) == [1]
     engine.dispose()
     with Library.open(url) as library:
-        assert library.schema_version() == 2
+        assert library.schema_version() >= 2  # 2 adds the tables; later migrations follow
         assert library.human_mappings().empty and library.arbitration().empty
     tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
     assert {"corrections", "human_mapping"} <= tables

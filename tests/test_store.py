@@ -41,6 +41,8 @@ def _demands() -> pd.DataFrame:
             s.DUPLICATE_REASON: ["", "与 D0000000000000001 近似重复"],
             s.CLUSTER_ID: ["C0000000000000001", "C0000000000000001"],
             s.CLUSTER_LABEL: ["锂电池 回收", "锂电池 回收"],
+            s.CLUSTER_GROUP: ["K0000000000000001", "K0000000000000001"],
+            s.CLUSTER_GROUP_LABEL: ["锂电池、回收、梯次", "锂电池、回收、梯次"],
             s.TOKENS: ["锂电池 回收", "锂电池 回收 工艺"],  # not a library column: ignored
         }
     )
@@ -89,7 +91,7 @@ def test_fresh_database_is_created_and_fully_migrated(lib: Library, tmp_path: Pa
     demand_columns = {c["name"] for c in inspector.get_columns("demands")}
     assert set(m.DEMAND_DATA_COLUMNS) | {m.FIRST_RUN_ID, m.LAST_RUN_ID, m.UPDATED_AT} == demand_columns
     indexed = {tuple(ix["column_names"]) for ix in inspector.get_indexes("demands")}
-    for column in (s.CALL_ID, s.CHAIN_ID, s.DUPLICATE_GROUP, s.CLUSTER_ID, s.CONTENT_HASH):
+    for column in (s.CALL_ID, s.CHAIN_ID, s.DUPLICATE_GROUP, s.CLUSTER_ID, s.CLUSTER_GROUP, s.CONTENT_HASH):
         assert (column,) in indexed
     assert {tuple(ix["column_names"]) for ix in inspector.get_indexes("events")} >= {("demand_id",), ("kind",)}
     engine.dispose()
@@ -116,6 +118,27 @@ def test_older_database_gets_the_missing_migrations(tmp_path: Path) -> None:
     assert library.schema_version() == LATEST
     assert set(sa.inspect(sa.create_engine(url)).get_table_names()) >= TABLES
     library.close()
+
+
+def test_a_v2_library_gains_cluster_group_and_keeps_its_demands(tmp_path: Path) -> None:
+    url = _url(tmp_path / "v2.sqlite")
+    engine = m.create_engine(url)
+    assert m.migrate(engine, target=2) == [1, 2]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO calls (call_id) VALUES ('c2025')")
+        conn.exec_driver_sql("INSERT INTO demands (demand_id, call_id, cluster_id) VALUES ('D01', 'c2025', 'C01')")
+    assert s.CLUSTER_GROUP not in {c["name"] for c in sa.inspect(engine).get_columns("demands")}
+    engine.dispose()
+    with Library.open(url) as library:
+        assert library.schema_version() == LATEST >= 3
+        stored = library.demands()
+        assert stored[s.CLUSTER_ID].tolist() == ["C01"] and stored[s.CLUSTER_GROUP].isna().all()
+        run = library.start_run("c2025", "cfg", "tax", "use")
+        grouped = pd.DataFrame({s.DEMAND_ID: ["D01"], s.CALL_ID: ["c2025"], s.CLUSTER_GROUP: ["K01"]})
+        assert library.save_call(run, grouped, pd.DataFrame())["events"] == 1
+        assert library.demands()[s.CLUSTER_GROUP].tolist() == ["K01"]
+    inspector = sa.inspect(sa.create_engine(url))
+    assert (s.CLUSTER_GROUP,) in {tuple(ix["column_names"]) for ix in inspector.get_indexes("demands")}
 
 
 def _add_note_column(conn: Connection) -> None:
@@ -198,20 +221,21 @@ def test_runs_are_started_and_finished(lib: Library, run_id: str) -> None:
 # --- save_call ------------------------------------------------------------------------------------------
 def test_save_call_inserts_demands_and_records_decisions(lib: Library, run_id: str) -> None:
     counts = lib.save_call(run_id, _demands(), _quarantine())
-    assert counts == {"inserted": 2, "updated": 0, "unchanged": 0, "events": 8, "quarantined": 1}
+    assert counts == {"inserted": 2, "updated": 0, "unchanged": 0, "events": 10, "quarantined": 1}
     stored = lib.demands("c2026")
     assert stored[s.DEMAND_ID].tolist() == ["D0000000000000001", "D0000000000000002"]
     assert (stored[m.FIRST_RUN_ID] == run_id).all() and (stored[m.LAST_RUN_ID] == run_id).all()
     assert stored[s.NEEDS_REVIEW].tolist() == [0, 1]
     events = lib.events()
-    assert len(events) == 8 and set(events[m.ACTOR]) == {"pipeline"}
+    assert len(events) == 10 and set(events[m.ACTOR]) == {"pipeline"}
     assert events[m.FIELD].tolist() == list(DECISION_FIELDS) * 2
     first = lib.events(demand_id="D0000000000000002", kind="mapping")
     assert first[m.FIELD].tolist() == [s.INDUSTRY_ID, s.CHAIN_ID]
     assert first[m.OLD_VALUE].isna().all() and first[m.NEW_VALUE].tolist() == ["I01", "C03"]
     assert first[s.EVIDENCE].tolist() == ["关键词：回收", "关键词：回收"]
     grouping = lib.events(demand_id="D0000000000000002", kind="grouping")
-    assert grouping[s.EVIDENCE].tolist() == ["与 D0000000000000001 近似重复", "锂电池 回收"]
+    assert grouping[s.EVIDENCE].tolist() == ["与 D0000000000000001 近似重复", "锂电池 回收", "锂电池、回收、梯次"]
+    assert stored[s.CLUSTER_GROUP].tolist() == ["K0000000000000001"] * 2
     assert (events[m.RUN_ID] == run_id).all() and (events[s.CALL_ID] == "c2026").all()
 
 
@@ -221,7 +245,7 @@ def test_saving_the_same_call_again_changes_nothing(lib: Library, run_id: str) -
     again = lib.start_run("c2026", "cfg1", "tax1", "use")
     counts = lib.save_call(again, _demands(), _quarantine())
     assert counts == {"inserted": 0, "updated": 0, "unchanged": 2, "events": 0, "quarantined": 1}
-    assert len(lib.events()) == 8
+    assert len(lib.events()) == 10
     pd.testing.assert_frame_equal(lib.demands(), before)
     # the library's own output saved back is unchanged too
     assert lib.save_call(again, lib.demands(), pd.DataFrame())["unchanged"] == 2
@@ -299,6 +323,6 @@ def test_record_event_by_a_person(lib: Library, run_id: str) -> None:
     corrections = lib.events(kind="correction")
     assert corrections[[m.ACTOR, m.OLD_VALUE, m.NEW_VALUE]].values.tolist() == [["张三", "C03", "C07"]]
     assert corrections[m.AT].iloc[0].endswith("+00:00")
-    assert len(lib.events(demand_id="D0000000000000002")) == 5
+    assert len(lib.events(demand_id="D0000000000000002")) == 6
     with pytest.raises(ValueError):
         lib.record_event(run_id=None, call_id=None, demand_id=None, kind="", actor="张三")
