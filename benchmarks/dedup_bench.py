@@ -14,6 +14,7 @@ negative with its source or any of the source's copies) wrongly put in one group
 on the same object and process that were not planted as copies (none while n_base <= 1787); wall time.
 
 Usage: python benchmarks/dedup_bench.py [--n-base 800] [--seed 1]
+       python benchmarks/dedup_bench.py --fit   # refit DedupConfig.sentence_weights on make_tiers(800, seed=7)
 USE encoding (title + body for ningliang, title + text for the cosine peer) is nearly all of the time: the default
 runs in ~3 minutes on 2 cores, --n-base 2000 (2600 demands) in ~7-13 minutes.
 """
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.dup_tiers import BASE_ID, DUP_SET, DUP_TIERS, HARD_NEGATIVE, NEED_KEY, TIER, make_tiers
 from pipelines import schema as s
-from pipelines.dedup import find_duplicates
+from pipelines.dedup import find_duplicates, pair_features
 from pipelines.embed import EmbedConfig, Encoder, USEEncoder, demand_vectors
 from pipelines.normalize import normalize_demands
 from pipelines.segment import Segmenter, segment_demands
@@ -49,6 +50,7 @@ from pipelines.taxonomy import load_taxonomy
 SHINGLE, NUM_PERM, LSH_THRESHOLD, COSINE_CHARS = 3, 128, 0.5, 512
 CALIBRATION_SEED_OFFSET, CALIBRATION_MAX_BASE = 1000, 300
 DEFAULT_N_BASE = 800  # ~3 minutes on 2 cores: USE encoding (twice per demand) is nearly all of the time
+FIT_C = 100.0  # inverse regularisation of the re-post weights' logistic regression (chosen on seed 7: 1, 10, 100)
 COSINE_GRID = np.round(np.arange(0.60, 0.995, 0.005), 3)
 
 
@@ -81,19 +83,45 @@ def n_pairs(labels: pd.Series | np.ndarray) -> int:
     return int((counts * (counts - 1) // 2).sum())
 
 
-# --- the three methods --------------------------------------------------------------------------------------------
-def run_ningliang(demands: pd.DataFrame, encoder: Encoder) -> tuple[np.ndarray, str]:
+# --- fitting the re-post weights (seed 7 only) ----------------------------------------------------------------------
+FIT_SEED = 7
+FIT_FEATURES = ["cosine", "overlap", "title_overlap", "numbers", "sentence", "lexical"]
+
+
+def prepare(demands: pd.DataFrame, encoder: Encoder) -> tuple[pd.DataFrame, np.ndarray]:
+    """The frame and full vectors the pipeline gives dedup: normalised, segmented, USE title + body."""
     frame = demands[[s.DEMAND_ID, s.TITLE, s.TEXT]].copy()
     frame = normalize_demands(frame, NormalizeConfig())
     segmenter = Segmenter(SegmentConfig(), load_taxonomy(MappingConfig().taxonomy).terms()).fit()
     frame = segment_demands(frame, segmenter)
-    _title, _body, full = demand_vectors(frame, encoder, EmbedConfig(cache_dir=None))
-    try:
-        out, how = find_duplicates(frame, DedupConfig(), vectors=full), "find_duplicates(frame, cfg, vectors=full)"
-    except TypeError as exc:
-        if "vectors" not in str(exc):
-            raise
-        out, how = find_duplicates(frame, DedupConfig()), "find_duplicates(frame, cfg) (no `vectors` argument yet)"
+    return frame, demand_vectors(frame, encoder, EmbedConfig(cache_dir=None))[2]
+
+
+def fit_sentence_weights(
+    frame: pd.DataFrame, truth: pd.DataFrame, vectors: np.ndarray, encoder: Encoder, c: float = FIT_C
+) -> tuple[float, ...]:
+    """Logistic regression of "same dup_set" on the re-post candidates' features: DedupConfig.sentence_weights.
+
+    Candidates are the pairs the re-post rule examines (not near-copies, cosine >= reworded_cosine) and that the
+    key-term veto leaves; every one gets its sentence alignment (reworded_probability 0 disables the pruning).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    config = DedupConfig(reworded_probability=0.0)
+    feats = pair_features(frame, config, vectors, encoder)
+    feats = feats[feats["sentence"].notna() & ~feats["conflict"].astype(bool)]
+    dup_set = truth.set_index(s.DEMAND_ID)[DUP_SET]
+    a, b = dup_set.loc[feats["demand_a"]].to_numpy(), dup_set.loc[feats["demand_b"]].to_numpy()
+    y = (a == b) & (a != "")
+    model = LogisticRegression(C=c, max_iter=10_000).fit(feats[FIT_FEATURES].to_numpy(float), y)
+    return tuple(round(float(w), 2) for w in (*model.coef_[0], model.intercept_[0]))
+
+
+# --- the three methods --------------------------------------------------------------------------------------------
+def run_ningliang(demands: pd.DataFrame, encoder: Encoder) -> tuple[np.ndarray, str]:
+    frame, full = prepare(demands, encoder)
+    out = find_duplicates(frame, DedupConfig(), vectors=full, encoder=encoder)
+    how = "find_duplicates(frame, cfg, vectors=full, encoder=USE)"
     groups = out.set_index(s.DEMAND_ID).loc[demands[s.DEMAND_ID], s.DUPLICATE_GROUP].fillna("").astype(str)
     return labels_of_groups(groups.reset_index(drop=True)), how
 
@@ -223,7 +251,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-base", type=int, default=DEFAULT_N_BASE, help="base demands (planted rows: +30 %%)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fit", action="store_true", help=f"refit DedupConfig.sentence_weights on seed {FIT_SEED}")
     args = parser.parse_args(argv)
+    if args.fit:
+        demands, truth = make_tiers(args.n_base, FIT_SEED)
+        encoder = USEEncoder()
+        frame, full = prepare(demands, encoder)
+        print(f"sentence_weights (make_tiers({args.n_base}, seed={FIT_SEED}), C={FIT_C}): "
+              f"{fit_sentence_weights(frame, truth, full, encoder)}")  # fmt: skip
+        return
     demands, truth = make_tiers(args.n_base, args.seed)
     counts = truth[TIER].replace("", "base / unrelated").value_counts()
     print(f"## Duplicate tiers benchmark: n_base={args.n_base}, seed={args.seed}, {len(demands)} demands\n")

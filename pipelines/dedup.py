@@ -20,8 +20,22 @@ import pandas as pd
 from rensa import RMinHash, RMinHashLSH
 
 from . import schema as s
+from .embed import Encoder
+from .normalize import strip_boilerplate
 from .settings import DedupConfig
-from .similarity import TermStats, aliases, compact, jaccard, missing_terms, nearest_neighbours, shingles
+from .similarity import (
+    TermStats,
+    aliases,
+    alignment,
+    bigrams,
+    compact,
+    jaccard,
+    lexical_alignment,
+    missing_terms,
+    nearest_neighbours,
+    sentences,
+    shingles,
+)
 
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 PAIR_COLUMNS = ["demand_a", "demand_b", "rule", "decision", "jaccard", "cosine", "term_overlap", "shared_terms",
@@ -41,27 +55,58 @@ class _Texts:
     key_terms: list[list[str]]
     stats: TermStats
     size: int
+    sentences: list[list[str]]  # title and need sentences, what sentence alignment compares
     _shingles: dict[int, set[str]] = field(default_factory=dict)
+    _bigrams: dict[int, list[frozenset[str]]] = field(default_factory=dict)
 
     def shingles(self, i: int) -> set[str]:
         if i not in self._shingles:
             self._shingles[i] = shingles(self.keys[i], self.size)
         return self._shingles[i]
 
+    def sentence_bigrams(self, i: int) -> list[frozenset[str]]:
+        if i not in self._bigrams:
+            self._bigrams[i] = [bigrams(x) for x in self.sentences[i]]
+        return self._bigrams[i]
+
 
 def _texts(demands: pd.DataFrame, config: DedupConfig) -> _Texts:
     tokens = [str(t).split() for t in demands[s.TOKENS].fillna("")]
     titles = [str(t).split() for t in demands[s.TITLE_TOKENS].fillna("")]
     stats = TermStats(tokens)
-    keys = [compact(t) for t in demands[s.CORE_TEXT]]
+    raw = need_texts(demands)
+    keys = [compact(t) for t in raw]
     key_terms = [
         stats.key_terms(tt, title, config.key_term_share)
         for tt, title in zip(titles, demands[s.NORM_TITLE].fillna(""), strict=True)
     ]
-    raw = demands[s.CORE_TEXT].astype(str).tolist()
     numbers = [set(_NUMBER_RE.findall(text)) for text in raw]
     ids = demands[s.DEMAND_ID].astype(str).tolist()
-    return _Texts(ids, raw, titles, numbers, keys, tokens, key_terms, stats, config.shingle_size)
+    sents = [sentences(text) or [text] for text in raw]
+    return _Texts(ids, raw, titles, numbers, keys, tokens, key_terms, stats, config.shingle_size, sents)
+
+
+_LATER_SECTION = "|".join(("需求内容", "需求描述", "技术需求", "技术难点", "预期目标", "预期指标", "主要技术指标",
+                           "技术指标", "合作方式", "需求背景", "需求概述"))  # fmt: skip
+_BASIS_SECTION_RE = re.compile(
+    rf"(?:现有工作基础|现有基础|工作基础)\s*[:：].*?(?=\n\s*(?:{_LATER_SECTION})\s*[:：]|\Z)", re.DOTALL
+)
+
+
+def need_texts(demands: pd.DataFrame) -> list[str]:
+    """What a demand asks for: title + body without the 现有工作基础 section, labels and self-descriptions.
+
+    Read from NORM_TEXT when present, the 现有工作基础 section ending at the next section label, so a need section
+    written after it is kept (CORE_TEXT drops everything after that label); otherwise CORE_TEXT.
+    """
+    if s.NORM_TEXT not in demands:
+        return demands[s.CORE_TEXT].astype(str).tolist()
+    out = []
+    for title, text, core in zip(demands[s.NORM_TITLE].fillna(""), demands[s.NORM_TEXT].fillna(""),
+                                 demands[s.CORE_TEXT].astype(str), strict=True):  # fmt: skip
+        body = strip_boilerplate(_BASIS_SECTION_RE.sub("", str(text)))
+        out.append(f"{title}\n{body}".strip() if body else core)
+    return out
 
 
 def _lexical_candidates(t: _Texts, config: DedupConfig) -> set[tuple[int, int]]:
@@ -84,68 +129,169 @@ def _semantic_candidates(vectors: np.ndarray, config: DedupConfig) -> dict[tuple
     return {(int(min(i, j)), int(max(i, j))): float(c) for i, j, c in zip(a[keep], b[keep], cosine[keep], strict=True)}
 
 
-def detect_pairs(demands: pd.DataFrame, config: DedupConfig, vectors: np.ndarray | None = None) -> pd.DataFrame:
+def detect_pairs(
+    demands: pd.DataFrame, config: DedupConfig, vectors: np.ndarray | None = None, encoder: Encoder | None = None
+) -> pd.DataFrame:
     """Every duplicate decision on a candidate pair: PAIR_COLUMNS, decision "merged" or "kept_apart".
 
-    Input columns: DEMAND_ID, CORE_TEXT, NORM_TITLE, TOKENS, TITLE_TOKENS; `vectors` row-aligned and L2-normalised
-    (without them only the copy layer runs). Scores lie in [0, 1] (cosine may be NaN when not computed).
+    Input columns: DEMAND_ID, CORE_TEXT, NORM_TITLE, TOKENS, TITLE_TOKENS (NORM_TEXT when present: the need text is
+    read from it); `vectors` row-aligned and L2-normalised (without them only the copy layer runs); `encoder`, the
+    one that made `vectors`, lets re-posts be checked sentence by sentence (without it, on whole-text features).
+    Scores lie in [0, 1] (cosine may be NaN when not computed).
     """
     s.require_columns(demands, [s.DEMAND_ID, s.CORE_TEXT, s.NORM_TITLE, s.TOKENS, s.TITLE_TOKENS], "detect_pairs")
     t = _texts(demands, config)
+    features = _features(t, config, vectors, encoder)
+    rows = [_judge(t, f, config) for f in features]
+    return pd.DataFrame([r for r in rows if r is not None], columns=PAIR_COLUMNS)
+
+
+def pair_features(
+    demands: pd.DataFrame, config: DedupConfig, vectors: np.ndarray | None = None, encoder: Encoder | None = None
+) -> pd.DataFrame:
+    """The candidate pairs detect_pairs judges, with every feature it reads (FEATURE_COLUMNS): for fitting."""
+    t = _texts(demands, config)
+    rows = [{"demand_a": t.ids[f.a], "demand_b": t.ids[f.b]} | {k: getattr(f, k) for k in FEATURE_COLUMNS}
+            for f in _features(t, config, vectors, encoder)]  # fmt: skip
+    return pd.DataFrame(rows, columns=["demand_a", "demand_b", *FEATURE_COLUMNS])
+
+
+FEATURE_COLUMNS = ["cosine", "jaccard", "overlap", "title_overlap", "numbers", "lexical", "sentence", "conflict"]
+
+
+@dataclass
+class _Pair:
+    """One candidate pair (a: the smaller demand id) and what the rules read about it."""
+
+    a: int
+    b: int
+    cosine: float | None
+    jaccard: float = 0.0
+    overlap: float = 0.0
+    shared: list[str] = field(default_factory=list)
+    title_overlap: float = 0.0
+    numbers: float = 0.0
+    lexical: float = 0.0  # sentence alignment by character bigrams (same sentences in any order: 1)
+    sentence: float | None = None  # sentence alignment by sentence vectors, when an encoder is given
+    conflict: bool = False  # each names a key term the other lacks: different objects
+    conflicting: tuple[list[str], list[str]] = ([], [])
+
+
+def _features(t: _Texts, config: DedupConfig, vectors: np.ndarray | None, encoder: Encoder | None) -> list[_Pair]:
+    """Candidate pairs (exact keys, LSH, nearest vectors) with their cheap features; sentence alignment for the
+    re-post candidates that could still pass with it (so encoding stays limited to real candidates)."""
     semantic = _semantic_candidates(vectors, config) if vectors is not None and len(vectors) > 1 else {}
     candidates = _lexical_candidates(t, config) | set(semantic)
     first: dict[str, int] = {}
     for i, key in enumerate(t.keys):  # identical texts are pairs without any search
         if key and first.setdefault(key, i) != i:
             candidates.add((first[key], i))
-    rows = [_judge(t, i, j, semantic.get((i, j)), vectors, config) for i, j in sorted(candidates)]
-    return pd.DataFrame([r for r in rows if r is not None], columns=PAIR_COLUMNS)
+    pairs = []
+    for i, j in sorted(candidates):
+        a, b = (i, j) if t.ids[i] < t.ids[j] else (j, i)
+        cosine = semantic.get((i, j))
+        if cosine is None and vectors is not None:
+            cosine = float(vectors[a] @ vectors[b])
+        pairs.append(_cheap_features(t, a, b, cosine))
+    if encoder is not None:
+        todo = [f for f in pairs if _is_reworded_candidate(f, config) and _upper_bound(f, config) >= _logit(config)]
+        for f, value in zip(todo, _sentence_alignments(t, [(f.a, f.b) for f in todo], encoder), strict=True):
+            f.sentence = value
+    return pairs
 
 
-def _judge(
-    t: _Texts, i: int, j: int, cosine: float | None, vectors: np.ndarray | None, config: DedupConfig
-) -> dict[str, object] | None:
+def _cheap_features(t: _Texts, a: int, b: int, cosine: float | None) -> _Pair:
+    f = _Pair(a, b, cosine, jaccard=jaccard(t.shingles(a), t.shingles(b)))
+    f.overlap, f.shared = t.stats.overlap(t.tokens[a], t.tokens[b])
+    f.title_overlap = t.stats.overlap(t.titles[a], t.titles[b])[0]
+    union = t.numbers[a] | t.numbers[b]
+    f.numbers = len(t.numbers[a] & t.numbers[b]) / len(union) if union else 0.0
+    f.lexical = lexical_alignment(t.sentence_bigrams(a), t.sentence_bigrams(b))
+    alias = {**aliases(t.raw[a]), **aliases(t.raw[b])}
+    conflict = missing_terms(t.key_terms[a], t.keys[b], alias), missing_terms(t.key_terms[b], t.keys[a], alias)
+    f.conflict = bool(conflict[0] and conflict[1])
+    f.conflicting = conflict if f.conflict else ([], [])
+    return f
+
+
+def _is_reworded_candidate(f: _Pair, config: DedupConfig) -> bool:
+    return (
+        f.jaccard < config.near_threshold
+        and f.lexical < config.same_sentences
+        and f.cosine is not None
+        and f.cosine >= config.reworded_cosine
+    )
+
+
+def _logit(config: DedupConfig) -> float:
+    p = config.reworded_probability
+    return math.log(p / (1 - p)) if 0 < p < 1 else (-math.inf if p <= 0 else math.inf)
+
+
+def _upper_bound(f: _Pair, config: DedupConfig) -> float:
+    """The largest logit a pair can reach whatever its sentence alignment turns out to be."""
+    w = config.sentence_weights
+    return _linear(f, w, 0.0) + max(w[4], 0.0)
+
+
+def _linear(f: _Pair, w: tuple[float, ...], sentence: float) -> float:
+    assert f.cosine is not None
+    z = w[0] * f.cosine + w[1] * f.overlap + w[2] * f.title_overlap + w[3] * f.numbers
+    return z + (w[4] * sentence + w[5] * f.lexical + w[6] if len(w) == 7 else w[4])
+
+
+def _sentence_alignments(t: _Texts, pairs: list[tuple[int, int]], encoder: Encoder) -> list[float]:
+    """Sentence-vector alignment of each pair, encoding every distinct sentence of the demands involved once."""
+    demands = sorted({i for pair in pairs for i in pair})
+    texts = sorted({x for i in demands for x in t.sentences[i]})
+    if not texts:
+        return [0.0] * len(pairs)
+    vectors = encoder.encode(texts)
+    row = {x: k for k, x in enumerate(texts)}
+    own = {i: vectors[[row[x] for x in t.sentences[i]]] for i in demands}
+    return [alignment(own[a] @ own[b].T) for a, b in pairs]
+
+
+def _judge(t: _Texts, f: _Pair, config: DedupConfig) -> dict[str, object] | None:
     """Apply the rules to one candidate pair; None when it is not even a candidate worth recording."""
-    if cosine is None and vectors is not None:
-        cosine = float(vectors[i] @ vectors[j])
-    a, b = (i, j) if t.ids[i] < t.ids[j] else (j, i)
+    a, b = f.a, f.b
     if t.keys[a] == t.keys[b] and t.keys[a]:
-        return _pair(t, a, b, "exact", "merged", 1.0, cosine, 0.0, [], [], "规范化后正文完全相同")
-    score = jaccard(t.shingles(a), t.shingles(b))
-    overlap, shared = t.stats.overlap(t.tokens[a], t.tokens[b])
-    if score >= config.near_threshold:
+        return _pair(t, a, b, "exact", "merged", 1.0, f.cosine, 0.0, [], [], "规范化后正文完全相同")
+    if f.jaccard >= config.near_threshold or f.lexical >= config.same_sentences:
         rule, evidence = "near", ""
-    elif cosine is not None and cosine >= config.reworded_cosine:
-        probability, evidence = _reworded_probability(t, a, b, cosine, overlap, config)
+    elif _is_reworded_candidate(f, config):
+        probability, evidence = _reworded_probability(f, config)
         if probability < config.reworded_probability:
             return None
         rule = "reworded"
     else:
         return None
-    alias = {**aliases(t.raw[a]), **aliases(t.raw[b])}
-    conflict = missing_terms(t.key_terms[a], t.keys[b], alias), missing_terms(t.key_terms[b], t.keys[a], alias)
-    if conflict[0] and conflict[1]:
-        why = f"对象不同：「{'、'.join(conflict[0][:3])}」与「{'、'.join(conflict[1][:3])}」，不视为重复"
-        return _pair(t, a, b, rule, "kept_apart", score, cosine, overlap, shared, conflict[0] + conflict[1], why)
-    if rule == "near":
-        why = f"字符{config.shingle_size}-gram Jaccard {score:.2f} ≥ {config.near_threshold:.2f}（LSH 候选，经校验）"
+    if f.conflict:
+        c = f.conflicting
+        why = f"对象不同：「{'、'.join(c[0][:3])}」与「{'、'.join(c[1][:3])}」，不视为重复"
+        return _pair(t, a, b, rule, "kept_apart", f.jaccard, f.cosine, f.overlap, f.shared, c[0] + c[1], why)
+    if rule == "near" and f.jaccard < config.near_threshold:
+        why = f"句子相同、顺序不同：逐句字面对齐 {f.lexical:.2f} ≥ {config.same_sentences:.2f}"
+    elif rule == "near":
+        why = (
+            f"字符{config.shingle_size}-gram Jaccard {f.jaccard:.2f} ≥ {config.near_threshold:.2f}（LSH 候选，经校验）"
+        )
     else:
         why = f"视为同一需求的改写：{evidence}"
-    return _pair(t, a, b, rule, "merged", score, cosine, overlap, shared, [], why)
+    return _pair(t, a, b, rule, "merged", f.jaccard, f.cosine, f.overlap, f.shared, [], why)
 
 
-def _reworded_probability(
-    t: _Texts, a: int, b: int, cosine: float, overlap: float, config: DedupConfig
-) -> tuple[float, str]:
-    """Logistic combination of whole-text, term, title-term and number agreement, with its evidence text."""
-    title_overlap, _ = t.stats.overlap(t.titles[a], t.titles[b])
-    union = t.numbers[a] | t.numbers[b]
-    numbers = len(t.numbers[a] & t.numbers[b]) / len(union) if union else 0.0
-    w = config.reworded_weights
-    z = w[0] * cosine + w[1] * overlap + w[2] * title_overlap + w[3] * numbers + w[4]
+def _reworded_probability(f: _Pair, config: DedupConfig) -> tuple[float, str]:
+    """Logistic combination of whole-text, term, title-term, number and (with an encoder) sentence agreement."""
+    if f.sentence is None:
+        z, sentence = _linear(f, config.reworded_weights, 0.0), ""
+    else:
+        z = _linear(f, config.sentence_weights, f.sentence)
+        sentence = f"，句子语义对齐 {f.sentence:.2f}，句子字面对齐 {f.lexical:.2f}"
     probability = 1.0 / (1.0 + math.exp(-z))
-    evidence = (f"语义相似度 {cosine:.2f}，关键词重合 {overlap:.2f}，标题词重合 {title_overlap:.2f}，"
-                f"数值一致 {numbers:.2f} → 概率 {probability:.2f} ≥ {config.reworded_probability:.2f}")  # fmt: skip
+    evidence = (f"语义相似度 {f.cosine:.2f}，关键词重合 {f.overlap:.2f}，标题词重合 {f.title_overlap:.2f}，"
+                f"数值一致 {f.numbers:.2f}{sentence} → 概率 {probability:.2f} ≥ "
+                f"{config.reworded_probability:.2f}")  # fmt: skip
     return probability, evidence
 
 
@@ -162,8 +308,15 @@ def _pair(
 
 
 class _UnionFind:
-    def __init__(self, items: list[str]) -> None:
+    """Connected components of merged pairs, never joining two components a kept-apart pair separates."""
+
+    def __init__(self, items: list[str], apart: list[tuple[str, str]]) -> None:
         self.parent = {item: item for item in items}
+        self.members = {item: {item} for item in items}
+        self.apart: dict[str, set[str]] = {}
+        for a, b in apart:
+            self.apart.setdefault(a, set()).add(b)
+            self.apart.setdefault(b, set()).add(a)
 
     def find(self, item: str) -> str:
         while self.parent[item] != item:
@@ -173,13 +326,24 @@ class _UnionFind:
 
     def union(self, a: str, b: str) -> None:
         ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+        if ra == rb:
+            return
+        small, large = sorted((self.members[ra], self.members[rb]), key=len)
+        if any(self.apart.get(m, set()) & large for m in small):
+            return  # a member of one names a different object than a member of the other
+        keep, drop = min(ra, rb), max(ra, rb)
+        self.parent[drop] = keep
+        self.members[keep] |= self.members.pop(drop)
 
 
-def find_duplicates(demands: pd.DataFrame, config: DedupConfig, vectors: np.ndarray | None = None) -> pd.DataFrame:
+_RULE_ORDER = {"exact": 0, "near": 1, "reworded": 2}
+
+
+def find_duplicates(
+    demands: pd.DataFrame, config: DedupConfig, vectors: np.ndarray | None = None, encoder: Encoder | None = None
+) -> pd.DataFrame:
     """detect_pairs then group_duplicates: the demands frame with the duplicate columns added."""
-    return group_duplicates(demands, detect_pairs(demands, config, vectors), config, vectors)
+    return group_duplicates(demands, detect_pairs(demands, config, vectors, encoder), config, vectors)
 
 
 def group_duplicates(
@@ -187,13 +351,23 @@ def group_duplicates(
 ) -> pd.DataFrame:
     """Add DUPLICATE_GROUP, DUPLICATE_KIND (exact / near / reworded), DUPLICATE_SCORE, DUPLICATE_OF, DUPLICATE_REASON.
 
-    Groups are the connected components of the merged pairs. A member's kind and score describe it against the
-    group representative (the most complete text): 1.0 for an exact copy, shingle Jaccard for a near-copy, sentence
-    cosine for a re-post. Demands in no group get "" / NaN.
+    Groups are the connected components of the merged pairs, strongest first (exact, near by Jaccard, re-posts by
+    cosine), except that two components are never joined when a kept-apart pair (different objects) lies between
+    them, so a chain of re-posts cannot carry a look-alike into a group. A member's kind and score describe it
+    against the group representative (the most complete text): 1.0 for an exact copy, shingle Jaccard for a
+    near-copy, sentence cosine for a re-post. Demands in no group get "" / NaN.
     """
     ids = demands[s.DEMAND_ID].astype(str).tolist()
-    uf = _UnionFind(ids)
-    for a, b in pairs.loc[pairs["decision"] == "merged", ["demand_a", "demand_b"]].itertuples(index=False):
+    known = pairs["demand_a"].isin(ids) & pairs["demand_b"].isin(ids)
+    apart = pairs.loc[known & (pairs["decision"] == "kept_apart"), ["demand_a", "demand_b"]]
+    uf = _UnionFind(ids, list(apart.itertuples(index=False, name=None)))
+    merged = pairs.loc[known & (pairs["decision"] == "merged")]
+    order = merged.assign(
+        _rank=merged["rule"].map(_RULE_ORDER), _cos=-merged["cosine"].fillna(1.0), _jac=-merged["jaccard"]
+    )
+    for a, b in order.sort_values(["_rank", "_jac", "_cos", "demand_a", "demand_b"])[
+        ["demand_a", "demand_b"]
+    ].itertuples(index=False):
         uf.union(a, b)
     groups: dict[str, list[str]] = {}
     for demand in ids:

@@ -53,6 +53,14 @@ class DedupConfig(_Frozen):
     # logistic weights of (cosine, term overlap, title-term overlap, number agreement, bias), fitted on generated
     # tiers with seed 7 (benchmarks/dup_tiers.py); the benchmark reports seed 1
     reworded_weights: tuple[float, float, float, float, float] = (5.0, 3.5, 5.0, 3.0, -10.6)
+    # with an encoder: weights of (cosine, term overlap, title-term overlap, number agreement, sentence-vector
+    # alignment, sentence bigram alignment, bias); refit with `python benchmarks/dedup_bench.py --fit` (seed 7
+    # tiers only; the benchmark reports seed 1)
+    sentence_weights: tuple[float, float, float, float, float, float, float] = (
+        0.1, 5.99, 3.55, 10.74, 20.56, -19.66, -18.94)  # fmt: skip
+    same_sentences: float = Field(
+        0.9, description="sentence bigram alignment from which two demands are the same sentences in another order"
+    )
     reworded_probability: float = Field(0.5, description="probability from which a pair counts as a re-post")
     key_term_share: float = Field(0.02, description="a title term in at most this share of demands names an object")
 

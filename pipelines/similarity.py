@@ -130,3 +130,37 @@ def _drop_self(sims: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarra
     keep[np.arange(len(idx)), drop] = False
     width = idx.shape[1] - 1
     return sims[keep].reshape(len(idx), width), idx[keep].reshape(len(idx), width).astype(np.int64)
+
+
+_SENTENCE_END_RE = re.compile(r"[。；;！!？?\n]+")
+MIN_SENTENCE_CHARS = 4
+
+
+def sentences(text: str) -> list[str]:
+    """The text's sentences (split at 。；！？ and line breaks), stripped; fragments under 4 letters/digits dropped."""
+    parts = (p.strip(" ,，:：、") for p in _SENTENCE_END_RE.split(text))
+    return [p for p in parts if len(compact(p)) >= MIN_SENTENCE_CHARS]
+
+
+def bigrams(text: str) -> frozenset[str]:
+    """Character bigrams of the compacted text."""
+    key = compact(text)
+    return frozenset(key[i : i + 2] for i in range(len(key) - 1)) or frozenset([key])
+
+
+def alignment(similarity: np.ndarray) -> float:
+    """Mean best-match similarity of an (m, n) sentence-by-sentence matrix, both directions averaged; 0 if empty.
+
+    1.0 when every sentence of each text has an identical counterpart in the other, in any order.
+    """
+    if similarity.size == 0:
+        return 0.0
+    return float(0.5 * (similarity.max(axis=1).mean() + similarity.max(axis=0).mean()))
+
+
+def lexical_alignment(a: Sequence[frozenset[str]], b: Sequence[frozenset[str]]) -> float:
+    """`alignment` of two sentence lists given as bigram sets, sentence similarity = bigram Jaccard, in [0, 1]."""
+    if not a or not b:
+        return 0.0
+    sim = np.array([[len(x & y) / len(x | y) if x or y else 0.0 for y in b] for x in a], dtype=np.float32)
+    return alignment(sim)

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from pipelines import schema as s
-from pipelines.dedup import PAIR_COLUMNS, detect_pairs, find_duplicates
+from pipelines.dedup import PAIR_COLUMNS, detect_pairs, find_duplicates, group_duplicates
 from pipelines.embed import USEEncoder, demand_vectors
 from pipelines.normalize import normalize_demands
 from pipelines.segment import Segmenter, segment_demands
@@ -129,3 +129,64 @@ def test_input_is_not_mutated_and_duplicates_are_kept(segmenter: Segmenter) -> N
     out = find_duplicates(frame, DedupConfig(), np.eye(2, dtype=np.float32))
     pd.testing.assert_frame_equal(frame, before)
     assert len(out) == 2
+
+
+def _sectioned(need: list[str], target: list[str], basis: str, basis_first: bool) -> str:
+    sections = [f"需求内容：{''.join(need)}", f"预期目标：{''.join(target)}"]
+    return "\n".join([f"现有工作基础：{basis}", *sections] if basis_first else [*sections, f"现有工作基础：{basis}"])
+
+
+def test_reordered_sections_are_the_same_need_even_after_the_basis_section(segmenter: Segmenter) -> None:
+    need = ["本需求针对竹浆纤维染整工艺。", "企业现有技术存在能耗偏高、产品一致性差的不足。",
+            "主要研究内容包括少水无水染色、抗菌整理、印染废水减量。"]  # fmt: skip
+    target = ["断裂强力不低于300N，耗水降低50%以上。", "申请发明专利5项。"]
+    rows = _with_filler(
+        [
+            ("D01", "竹浆纤维染整工艺研发", _sectioned(need, target, "前期已积累8年的技术经验。", False)),
+            ("D02", "竹浆纤维染整工艺研发", _sectioned(need[::-1], target[::-1], "公司建有省级技术中心。", True)),
+        ]
+    )
+    out = find_duplicates(_frame(rows, segmenter), DedupConfig()).set_index(s.DEMAND_ID)
+    assert out.loc["D01", s.DUPLICATE_GROUP] == out.loc["D02", s.DUPLICATE_GROUP] == "G01"
+
+
+def test_with_the_encoder_a_paraphrase_merges_and_a_template_look_alike_stays_apart(segmenter: Segmenter) -> None:
+    paraphrase = (
+        "随着动力电池的快速发展，市场对高镍三元正极材料的要求不断提高。然而材料循环寿命不够、首效偏低，现有工艺难以满足需要。"
+        "计划借助外部研发力量，对高镍三元正极材料的表面包覆改性开展研究。预期实现以下目标：循环寿命至少2000次；首次效率要达到90%以上。"
+    )
+    rows = _with_filler(
+        [
+            ("D01", "高镍三元正极材料包覆改性技术研发", BASE),
+            ("D02", "关于高镍三元正极材料包覆改性的合作需求", paraphrase),
+            ("D03", "磷酸锰铁锂正极材料包覆改性技术研发", BASE.replace("高镍三元", "磷酸锰铁锂")),
+        ]
+    )
+    frame = _frame(rows, segmenter)
+    encoder = USEEncoder()
+    _, _, full = demand_vectors(frame, encoder, EmbedConfig(cache_dir=None))
+    pairs = detect_pairs(frame, DedupConfig(), full, encoder)
+    rule = pairs.set_index(["demand_a", "demand_b"]).loc[("D01", "D02")]
+    assert rule["decision"] == "merged" and "句子语义对齐" in rule["reason"]
+    out = find_duplicates(frame, DedupConfig(), full, encoder).set_index(s.DEMAND_ID)
+    assert out.loc["D01", s.DUPLICATE_GROUP] == out.loc["D02", s.DUPLICATE_GROUP] == "G01"
+    assert out.loc["D03", s.DUPLICATE_GROUP] == ""
+    shuffled = find_duplicates(frame.iloc[::-1].reset_index(drop=True), DedupConfig(), full[::-1].copy(), encoder)
+    pd.testing.assert_series_equal(
+        out[s.DUPLICATE_GROUP].sort_index(), shuffled.set_index(s.DEMAND_ID)[s.DUPLICATE_GROUP].sort_index()
+    )
+
+
+def test_a_kept_apart_pair_is_never_joined_through_a_chain(segmenter: Segmenter) -> None:
+    frame = _frame([("D01", "甲", "甲"), ("D02", "乙", "乙"), ("D03", "丙", "丙")], segmenter)
+    pairs = pd.DataFrame(
+        [
+            ("D01", "D02", "reworded", "merged", 0.2, 0.9, 0.5, "", "", ""),
+            ("D02", "D03", "reworded", "merged", 0.2, 0.8, 0.5, "", "", ""),
+            ("D01", "D03", "near", "kept_apart", 0.9, 0.9, 0.5, "", "甲、丙", "对象不同"),
+        ],
+        columns=PAIR_COLUMNS,
+    )
+    out = group_duplicates(frame, pairs, DedupConfig()).set_index(s.DEMAND_ID)
+    assert out.loc["D01", s.DUPLICATE_GROUP] == out.loc["D02", s.DUPLICATE_GROUP] == "G01"
+    assert out.loc["D03", s.DUPLICATE_GROUP] == ""
