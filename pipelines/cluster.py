@@ -13,7 +13,6 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from . import schema as s
 from .cluster_method import cluster_levels
-from .cluster_schema import CLUSTER_GROUP
 from .settings import ClusterConfig
 
 
@@ -48,8 +47,8 @@ def _smallest_member_ids(units: pd.Series, unit_key: pd.Series, demands: pd.Data
 
 
 def cluster_demands(demands: pd.DataFrame, vectors: np.ndarray, config: ClusterConfig) -> pd.DataFrame:
-    """Add CLUSTER_ID ("C" + smallest member id's hex, "" for a demand in no cluster), CLUSTER_LABEL and
-    CLUSTER_GROUP ("K" + smallest member id's hex, "" for a demand in no group).
+    """Add CLUSTER_ID ("C" + smallest member id's hex, "" for a demand in no cluster), CLUSTER_LABEL,
+    CLUSTER_GROUP ("K" + smallest member id's hex, "" for a demand in no group) and CLUSTER_GROUP_LABEL.
 
     Input columns: DEMAND_ID, CHAIN_ID, INDUSTRY_ID, DUPLICATE_OF, TOKENS; `vectors` row-aligned, L2-normalised.
     Clusters and groups never cross a chain (industry, chain) pair and hold at least `min_cluster_size` units (a
@@ -69,10 +68,23 @@ def cluster_demands(demands: pd.DataFrame, vectors: np.ndarray, config: ClusterC
         coarse_parts.append(coarse)
     cluster_ids = _smallest_member_ids(units, pd.concat(fine_parts), demands, "C")
     group_ids = _smallest_member_ids(units, pd.concat(coarse_parts), demands, "K")
-    labels = cluster_labels(demands[s.TOKENS], cluster_ids, config.label_terms)
-    return demands.assign(
-        **{s.CLUSTER_ID: cluster_ids, s.CLUSTER_LABEL: cluster_ids.map(labels).fillna(""), CLUSTER_GROUP: group_ids}
-    )
+    return with_labels(demands.assign(**{s.CLUSTER_ID: cluster_ids, s.CLUSTER_GROUP: group_ids}), config.label_terms)
+
+
+def with_labels(demands: pd.DataFrame, n_terms: int) -> pd.DataFrame:
+    """CLUSTER_LABEL and CLUSTER_GROUP_LABEL (c-TF-IDF terms, "" outside a cluster / group) recomputed from the ids.
+
+    Input columns: TOKENS, CLUSTER_ID, CLUSTER_GROUP (a frame without CLUSTER_GROUP gets no group label column).
+    """
+    out = demands.assign(**{s.CLUSTER_LABEL: _labelled(demands, s.CLUSTER_ID, n_terms)})
+    if s.CLUSTER_GROUP in demands.columns:
+        out[s.CLUSTER_GROUP_LABEL] = _labelled(demands, s.CLUSTER_GROUP, n_terms)
+    return out
+
+
+def _labelled(demands: pd.DataFrame, column: str, n_terms: int) -> pd.Series:
+    ids = demands[column].fillna("").astype(str)
+    return ids.map(cluster_labels(demands[s.TOKENS], ids, n_terms)).fillna("")
 
 
 def nearest_clusters(demands: pd.DataFrame, vectors: np.ndarray) -> pd.DataFrame:

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+from scipy import sparse
+from scipy.linalg import eigh
 from scipy.sparse.linalg import svds
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -35,6 +37,7 @@ from .cluster_linkage import (
 from .settings import ClusterConfig
 
 _BLOCK = 4096  # rows per block where a step would otherwise hold a (rows x neighbours x dim) array
+_GRAM_LIMIT = 1000  # term SVD through the dense Gram matrix of the smaller side up to this size, ARPACK beyond
 
 
 def canonical_order(ids: Sequence[str]) -> np.ndarray:
@@ -47,7 +50,8 @@ def canonical_order(ids: Sequence[str]) -> np.ndarray:
 
 def term_vectors(tokens: Sequence[str], dims: int) -> np.ndarray | None:
     """L2-normalised truncated SVD of sublinear TF-IDF over the space-separated terms found in at least two items, or
-    None when fewer than two such terms exist. ARPACK from a fixed start vector: no seed, the same result every run."""
+    None when fewer than two such terms exist. Exact eigenvectors of the smaller Gram matrix (or ARPACK from a fixed
+    start vector when both sides are large): no seed, the same result every run."""
     vectorizer = TfidfVectorizer(analyzer=str.split, min_df=2, sublinear_tf=True)
     try:
         tfidf = vectorizer.fit_transform(list(tokens))
@@ -56,9 +60,27 @@ def term_vectors(tokens: Sequence[str], dims: int) -> np.ndarray | None:
     dims = min(dims, min(tfidf.shape) - 1)
     if dims < 1:
         return None
+    tfidf = tfidf.astype(np.float64)
+    if min(tfidf.shape) <= _GRAM_LIMIT:
+        return l2_rows(_top_components(tfidf, dims))
     start = np.full(min(tfidf.shape), 1.0 / np.sqrt(min(tfidf.shape)))
-    left, singular, _ = svds(tfidf.astype(np.float64), k=dims, v0=start, solver="arpack")
+    left, singular, _ = svds(tfidf, k=dims, v0=start, solver="arpack")
     return l2_rows(left * singular)
+
+
+def _top_components(matrix: sparse.csr_matrix, dims: int) -> np.ndarray:
+    """U_k S_k of `matrix` (n x v) from the eigenvectors of its smaller Gram matrix (LAPACK, exact, no seed).
+
+    The same subspace as ARPACK's truncated SVD to rounding, and far faster when `dims` is a large share of the
+    smaller side (ARPACK then needs ~2 x dims Lanczos vectors and restarts).
+    """
+    rows_side = matrix.shape[0] <= matrix.shape[1]
+    gram = (matrix @ matrix.T if rows_side else matrix.T @ matrix).toarray()
+    size = gram.shape[0]
+    values, vectors = eigh(gram, subset_by_index=[size - dims, size - 1], driver="evr")
+    if rows_side:
+        return np.asarray(vectors * np.sqrt(np.maximum(values, 0.0)))
+    return np.asarray(matrix @ vectors)
 
 
 def represent(vectors: np.ndarray, tokens: Sequence[str] | None, config: ClusterConfig) -> np.ndarray:

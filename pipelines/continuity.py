@@ -1,10 +1,12 @@
 """Continuity across calls: a new call is grouped together with the library, and earlier ids stay put.
 
-The stages compute duplicate groups and clusters afresh over the new call plus the library's earlier demands (the
-"context"). These functions then carry the library's ids over: a demand already in the library keeps its group and
-cluster ids; a new demand joins the earlier group or cluster it was found with; two earlier duplicate groups are
-merged only when a new demand is a duplicate of both, and that merge is returned as an event with its reason.
-Clusters are never merged this way: a new demand joins the earlier cluster most of its companions belong to.
+The stages compute duplicate groups, clusters and cluster groups (the coarser level) afresh over the new call plus
+the library's earlier demands (the "context"). These functions then carry the library's ids over: a demand already in
+the library keeps its group, cluster and cluster-group ids; a new demand joins the earlier group or cluster it was
+found with; two earlier duplicate groups are merged only when a new demand is a duplicate of both, and that merge is
+returned as an event with its reason. Clusters are never merged this way: a new demand joins the earlier cluster most
+of its companions belong to. Two earlier cluster groups are merged only when new demands of the call fall into one
+fresh cluster with members of both (they bridge the two); that merge is an event naming those demands.
 """
 
 from collections import Counter
@@ -13,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from . import schema as s
+from .cluster import with_labels
 
 IN_CALL = "_in_call"  # bool column: the row belongs to the call being run (False: library context)
-PRIOR = {s.DUPLICATE_GROUP: "_prior_group", s.CLUSTER_ID: "_prior_cluster"}
+PRIOR = {s.DUPLICATE_GROUP: "_prior_group", s.CLUSTER_ID: "_prior_cluster", s.CLUSTER_GROUP: "_prior_cluster_group"}
 _CONTEXT_COLUMNS = [
     s.DEMAND_ID, s.CALL_ID, s.EXTERNAL_ID, s.SOURCE_FILE, s.SOURCE_ROW, s.TITLE, s.TEXT, s.ENTERPRISE,
     s.CREDIT_CODE, s.REGION, s.FUNDING, s.COOP_MODE, s.DEADLINE, s.FLAGS, s.INDUSTRY_ID, s.CHAIN_ID,
@@ -67,10 +70,91 @@ def carry_over(frame: pd.DataFrame, column: str, allow_merge: bool) -> tuple[pd.
                 final[moved] = keep
                 events.append(_merge_event(frame, column, other, keep, members))
         else:
-            keep = Counter(p for p in prior[members] if p).most_common()[0][0]
             new = [m for m in members if not prior[m]]
-            final[new] = keep
+            final[new] = _most_common(prior[members])
     return frame.assign(**{column: final}), events
+
+
+def _most_common(values: pd.Series) -> str:
+    """The most frequent non-blank value, ties to the smallest (independent of row order); "" when none."""
+    counts = Counter(v for v in values if v)
+    return min(counts, key=lambda v: (-counts[v], v)) if counts else ""
+
+
+def carry_earlier_ids(frame: pd.DataFrame, label_terms: int) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Carry every earlier id over (duplicate groups, clusters, cluster groups), then relabel clusters and groups.
+
+    Returns the frame and the merge events (of duplicate groups and of cluster groups).
+    """
+    fresh_clusters = frame[s.CLUSTER_ID].fillna("").astype(str)
+    frame, merges = carry_over(frame, s.DUPLICATE_GROUP, allow_merge=True)
+    frame, _ = carry_over(frame, s.CLUSTER_ID, allow_merge=False)
+    frame, group_merges = carry_groups(frame, fresh_clusters)
+    return with_labels(frame, label_terms), merges + group_merges
+
+
+def carry_groups(frame: pd.DataFrame, fresh_clusters: pd.Series) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Stable CLUSTER_GROUP ids, after CLUSTER_ID has been carried over; return the frame and merge events.
+
+    A demand with an earlier group keeps it (unless its group is merged). A demand without one takes, in this order:
+    the earlier group of the cluster it joined (so groups keep nesting clusters); the earlier group most members of
+    its fresh group hold; its fresh group id. Earlier groups merge (into the smallest id) only through a fresh
+    cluster (`fresh_clusters`: the cluster ids before carrying over) that holds members of both and new demands of
+    the call: those demands bridge them, and the event names them.
+    """
+    column = s.CLUSTER_GROUP
+    fresh = frame[column].fillna("").astype(str)
+    prior = frame[PRIOR[column]]
+    new = prior == ""
+    final = prior.where(~new, fresh).copy()
+    for fresh_id, members in frame.groupby(fresh, sort=True).groups.items():
+        earlier = _most_common(prior[members])
+        if fresh_id and earlier:
+            final[members[new[members].to_numpy()]] = earlier
+    clusters = frame[s.CLUSTER_ID].fillna("").astype(str)
+    of_cluster = prior[~new & (clusters != "")].groupby(clusters[~new & (clusters != "")]).agg(_most_common)
+    joined = new & clusters.isin(of_cluster.index)
+    final[joined] = clusters[joined].map(of_cluster)
+    roots, events = _bridged_merges(frame, fresh_clusters, new & frame[IN_CALL].astype(bool))
+    return frame.assign(**{column: final.map(lambda g: roots.get(g, g))}), events
+
+
+def _bridged_merges(
+    frame: pd.DataFrame, fresh_clusters: pd.Series, bridging: pd.Series
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """Earlier cluster groups joined by a fresh cluster that also holds new demands: {merged id: kept id}, events."""
+    prior = frame[PRIOR[s.CLUSTER_GROUP]]
+    parent: dict[str, str] = {}
+
+    def root(group: str) -> str:
+        while parent.get(group, group) != group:
+            group = parent[group]
+        return group
+
+    bridges: dict[tuple[str, str], list[str]] = {}
+    for cluster, members in frame.groupby(fresh_clusters, sort=True).groups.items():
+        earlier = sorted({p for p in prior[members] if p})
+        links = sorted(frame.loc[members][bridging[members].to_numpy()][s.DEMAND_ID])
+        if not cluster or len(earlier) < 2 or not links:
+            continue
+        for other in earlier[1:]:
+            keep, gone = sorted((root(earlier[0]), root(other)))
+            if keep != gone:
+                parent[gone] = keep
+                bridges[(gone, keep)] = links
+    roots = {group: root(group) for group in parent}
+    events = [
+        {
+            "kind": "merge",
+            "field": s.CLUSTER_GROUP,
+            "old_value": gone,
+            "new_value": roots[gone],
+            "evidence": f"新需求 {'、'.join(links[:5])} 与上层群组 {gone} 和 {keep} 的需求归入同一聚类，"
+            f"{gone} 并入 {roots[gone]}",
+        }
+        for (gone, keep), links in sorted(bridges.items())
+    ]
+    return roots, events
 
 
 def _merge_event(frame: pd.DataFrame, column: str, old: str, new: str, members: pd.Index) -> dict[str, str]:

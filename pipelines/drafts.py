@@ -83,6 +83,7 @@ def build_drafts(demands: pd.DataFrame) -> pd.DataFrame:
                 "confidence": round(float(members[s.CONFIDENCE].mean()), 4),
                 "needs_review_count": int(members[s.NEEDS_REVIEW].sum()),
                 "member_ids": ";".join(sorted(members[s.DEMAND_ID])),
+                **_group_of(members),
             }
         )
     drafts = pd.DataFrame(rows, columns=s.DRAFT_COLUMNS)
@@ -111,6 +112,19 @@ def build_clusters(demands: pd.DataFrame) -> pd.DataFrame:
                 "representative_id": rep[s.DEMAND_ID],
                 "representative_title": rep[s.TITLE],
                 "member_ids": ";".join(sorted(members[s.DEMAND_ID])),
+                **_group_of(members),
             }
         )
     return pd.DataFrame(rows, columns=s.CLUSTERS_EXPORT_COLUMNS)
+
+
+def _group_of(members: pd.DataFrame) -> dict[str, str]:
+    """The coarser cluster group most members lie in and its label ("" when none or no such column)."""
+    if s.CLUSTER_GROUP not in members.columns:
+        return {s.CLUSTER_GROUP: "", s.CLUSTER_GROUP_LABEL: ""}
+    groups = members[s.CLUSTER_GROUP].fillna("").astype(str)
+    if not (groups != "").any():
+        return {s.CLUSTER_GROUP: "", s.CLUSTER_GROUP_LABEL: ""}
+    group = _most_common(groups[groups != ""], "")
+    labels = members.get(s.CLUSTER_GROUP_LABEL, pd.Series("", index=members.index)).fillna("")
+    return {s.CLUSTER_GROUP: group, s.CLUSTER_GROUP_LABEL: str(labels[groups == group].iloc[0])}

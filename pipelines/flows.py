@@ -22,8 +22,8 @@ from prefect.cache_policies import NO_CACHE
 
 from . import __version__
 from . import schema as s
-from .cluster import cluster_demands, cluster_labels, nearest_clusters
-from .continuity import IN_CALL, PRIOR, carry_over, changed_context, with_library
+from .cluster import cluster_demands, nearest_clusters
+from .continuity import IN_CALL, PRIOR, carry_earlier_ids, changed_context, with_library
 from .corrections import apply_human_decisions
 from .dedup import detect_pairs, group_duplicates
 from .drafts import build_clusters, build_drafts
@@ -103,11 +103,8 @@ def map_call_rows(
 
 
 def keep_earlier_ids(frame: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, list[dict[str, str]]]:
-    """Earlier ids stay: carry the library's duplicate groups (merges recorded) and clusters over, relabel."""
-    frame, merges = carry_over(frame, s.DUPLICATE_GROUP, allow_merge=True)
-    frame, _ = carry_over(frame, s.CLUSTER_ID, allow_merge=False)
-    labels = cluster_labels(frame[s.TOKENS], frame[s.CLUSTER_ID], config.cluster.label_terms)
-    return frame.assign(**{s.CLUSTER_LABEL: frame[s.CLUSTER_ID].map(labels).fillna("")}), merges
+    """Earlier ids stay: duplicate groups, clusters and cluster groups carried over (merges recorded), relabelled."""
+    return carry_earlier_ids(frame, config.cluster.label_terms)
 
 
 def save_to_library(
@@ -115,7 +112,7 @@ def save_to_library(
 ) -> dict[str, int]:
     """Save the call's demands, the earlier demands whose group or cluster changed, and the merge events."""
     saved = library.save_call(run_id, frame[frame[IN_CALL]], quarantine)
-    moved = changed_context(frame, [s.DUPLICATE_GROUP, s.CLUSTER_ID])
+    moved = changed_context(frame, list(PRIOR))
     if len(moved):
         library.save_call(run_id, moved, quarantine.iloc[0:0])
     call_id = str(frame[s.CALL_ID].iloc[0])

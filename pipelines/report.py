@@ -250,14 +250,36 @@ def _cluster_chains(clusters: pd.DataFrame, d: pd.DataFrame) -> list[dict[str, A
         industry = industry_of(names.get(row[s.INDUSTRY_ID], row[s.INDUSTRY_ID]), row[s.INDUSTRY_ID])
         chains.setdefault((industry, str(row[s.CHAIN_ID]), str(row[s.CHAIN])), []).append(row)
     ordered = sorted(chains.items(), key=lambda kv: (industry_rank(kv[0][0]), kv[0][1], kv[0][2]))
+    sizes = _nonblank(d[s.CLUSTER_GROUP]).value_counts() if s.CLUSTER_GROUP in d.columns else pd.Series(dtype=int)
     return [
         {
             "industry": ind,
             "chain": chain or "（未对应产业链）",
             "clusters": sorted(rows, key=lambda r: -_num(r["size"])),
+            **_cluster_groups(rows, sizes),
         }
         for (ind, _, chain), rows in ordered
     ]
+
+
+def _cluster_groups(rows: list[dict[str, Any]], sizes: pd.Series) -> dict[str, list[dict[str, Any]]]:
+    """The second level within one chain: "groups" holding two or more clusters (largest first, each with its
+    label, demand count and clusters) and the "lone" clusters, the only cluster of their group or in none."""
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_group.setdefault(str(row.get(s.CLUSTER_GROUP, "")), []).append(row)
+    groups: list[dict[str, Any]] = []
+    lone: list[dict[str, Any]] = []
+    for group, members in by_group.items():
+        members.sort(key=lambda r: (-_num(r["size"]), str(r[s.CLUSTER_ID])))
+        if not group or len(members) < 2:
+            lone.extend(members)
+            continue
+        size = int(sizes.get(group, sum(_num(r["size"]) for r in members)))
+        label = next((str(r[s.CLUSTER_GROUP_LABEL]) for r in members if r.get(s.CLUSTER_GROUP_LABEL)), "")
+        groups.append({"id": group, "label": label, "size": size, "clusters": members})
+    groups.sort(key=lambda g: (-_num(g["size"]), str(g["id"])))
+    return {"groups": groups, "lone": sorted(lone, key=lambda r: (-_num(r["size"]), str(r[s.CLUSTER_ID])))}
 
 
 def _records(df: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:

@@ -98,6 +98,8 @@ DEMANDS_EXPORT_COLUMNS = [
     CLUSTER_LABEL,
     NEAREST_CLUSTER,
     NEAREST_CLUSTER_SIMILARITY,
+    CLUSTER_GROUP,
+    CLUSTER_GROUP_LABEL,
 ]
 
 CLUSTERS_EXPORT_COLUMNS = [
@@ -112,6 +114,8 @@ CLUSTERS_EXPORT_COLUMNS = [
     "representative_id",
     "representative_title",
     "member_ids",
+    CLUSTER_GROUP,  # the coarser group the cluster lies in
+    CLUSTER_GROUP_LABEL,
 ]
 
 # one row per input file of a call (ingest summary, report and manifest)
@@ -154,4 +158,6 @@ DRAFT_COLUMNS = [
     "confidence",  # mean chain confidence of members in [0, 1]
     "needs_review_count",
     "member_ids",  # ";"-joined demand ids
+    CLUSTER_GROUP,  # the coarser group (cluster of clusters) the entry's members lie in, "" when none
+    CLUSTER_GROUP_LABEL,
 ]

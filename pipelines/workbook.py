@@ -56,6 +56,7 @@ DRAFT_SHEET_COLUMNS = (
     Col("entry_kind", "条目类型", 9),
     Col("draft_title", "拟定标题", 36),
     Col("label", "关键词", 22),
+    Col(s.CLUSTER_GROUP_LABEL, "上层群组（关键词）", 22),
     Col("member_count", "需求条数", 9),
     Col("duplicate_rows", "重复条数", 9),
     Col("enterprise_count", "企业数", 8),
@@ -65,6 +66,7 @@ DRAFT_SHEET_COLUMNS = (
     Col("confidence", "映射置信度", 10, "0.00"),
     Col("needs_review_count", "待复核条数", 10),
     Col("member_ids", "成员需求编号", 30),
+    Col(s.CLUSTER_GROUP, "上层群组编号", 20),
 )
 REVIEWER_COLUMNS = (
     Col(None, "审核意见", 12),
@@ -92,6 +94,7 @@ DETAIL_COLUMNS = (
     Col(s.DUPLICATE_GROUP, "重复组", 20),
     Col(s.DUPLICATE_KIND, "重复类型", 10),
     Col(s.CLUSTER_ID, "聚类", 20),
+    Col(s.CLUSTER_GROUP, "上层群组", 20),
 )
 QUARANTINE_COLUMNS = (
     Col(s.SOURCE_FILE, "来源文件", 24),
@@ -145,17 +148,29 @@ def write_workbook(
 
 
 def split_by_industry(drafts: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """(industry, entries) in sheet order, entries sorted by chain then member_count descending."""
+    """(industry, entries) in sheet order, entries sorted by chain, then the entries of one upper group (cluster
+    group) together, largest group first, then member_count descending."""
     if drafts.empty:
         return []
     keys = [industry_of(i, d) for i, d in zip(drafts[s.INDUSTRY], drafts[s.INDUSTRY_ID], strict=True)]
+    count = pd.to_numeric(drafts["member_count"], errors="coerce").fillna(0)
+    entry = drafts[s.ENTRY_ID].fillna("").astype(str)
+    blank = pd.Series("", index=drafts.index)
+    group = drafts[s.CLUSTER_GROUP].fillna("").astype(str) if s.CLUSTER_GROUP in drafts.columns else blank
+    group = group.where(group != "", "~" + entry)  # an entry in no group is a block of its own
     order = drafts.assign(
         _industry=keys,
         _chain_id=drafts[s.CHAIN_ID].fillna("").astype(str),
         _chain=drafts[s.CHAIN].fillna("").astype(str),
-        _count=pd.to_numeric(drafts["member_count"], errors="coerce").fillna(0),
-        _entry=drafts[s.ENTRY_ID].fillna("").astype(str),
-    ).sort_values(["_chain_id", "_chain", "_count", "_entry"], ascending=[True, True, False, True], kind="stable")
+        _block_size=count.groupby(group).transform("sum"),
+        _block=group,
+        _count=count,
+        _entry=entry,
+    ).sort_values(
+        ["_chain_id", "_chain", "_block_size", "_block", "_count", "_entry"],
+        ascending=[True, True, False, True, False, True],
+        kind="stable",
+    )
     groups = sorted(set(keys), key=industry_rank)
     return [(name, order[order["_industry"] == name][list(drafts.columns)]) for name in groups]
 
@@ -168,6 +183,7 @@ def _fill_readme(
         [],
         ["本工作簿由系统根据企业提交的技术需求自动凝练生成，草案仅供参考，请逐条审核。"],
         ["内容相同或高度相似的需求合并为“重复组”，同一产业链下内容相近的需求归为“聚类”，其余为“单条”。"],
+        ["相关的条目归入同一“上层群组”（可考虑凝练为同一项重大任务），同组条目在表中相邻排列。"],
         ["每个产业一张工作表，每行一个草案条目；“需求明细”列出全部接收的需求，“隔离记录”列出未能接收的行。"],
         [],
         ["概况", "数量"],

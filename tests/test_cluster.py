@@ -135,6 +135,23 @@ def test_demand_groups_gather_clusters_of_one_chain() -> None:
     assert out.loc[["D01", "D02", "D03", "D04"], CLUSTER_GROUP].tolist() == ["K01"] * 4  # D04 only at group level
     assert out.loc[["D05", "D06"], CLUSTER_GROUP].tolist() == ["K05"] * 2
     assert out.loc["D04", s.CLUSTER_ID] == ""
+    assert out.loc["D04", s.CLUSTER_GROUP_LABEL] == out.loc["D01", s.CLUSTER_GROUP_LABEL] != ""
+    assert "窖泥" in out.loc["D05", s.CLUSTER_GROUP_LABEL].split("、")
+
+
+def test_term_vectors_through_the_gram_matrix_equal_arpack(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipelines.cluster_method as cm
+
+    rng = np.random.default_rng(5)
+    few_terms = [" ".join(rng.choice([f"词{i}" for i in range(40)], size=6)) for _ in range(60)]
+    few_rows = [" ".join(rng.choice([f"词{i}" for i in range(100)], size=12)) for _ in range(20)]
+    for tokens, dims in ((few_terms, 5), (few_terms, 30), (few_rows, 10)):  # Gram of the terms / of the rows
+        exact = cm.term_vectors(tokens, dims)
+        monkeypatch.setattr(cm, "_GRAM_LIMIT", 0)  # force ARPACK
+        arpack = cm.term_vectors(tokens, dims)
+        monkeypatch.undo()
+        assert exact is not None and arpack is not None and exact.shape == arpack.shape
+        np.testing.assert_allclose(exact @ exact.T, arpack @ arpack.T, atol=1e-5)  # the same subspace
 
 
 def test_a_singleton_names_its_nearest_cluster_in_its_own_chain_first() -> None:

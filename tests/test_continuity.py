@@ -2,13 +2,23 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipelines import schema as s
-from pipelines.continuity import IN_CALL, PRIOR, carry_over, changed_context, with_library
+from pipelines.cluster import cluster_demands
+from pipelines.continuity import (
+    IN_CALL,
+    PRIOR,
+    carry_earlier_ids,
+    carry_groups,
+    carry_over,
+    changed_context,
+    with_library,
+)
 from pipelines.flows import consolidate_call
-from pipelines.settings import EmbedConfig, PipelineConfig
+from pipelines.settings import ClusterConfig, EmbedConfig, PipelineConfig
 from pipelines.store import Library
 
 
@@ -47,17 +57,69 @@ def test_fresh_groups_of_new_demands_keep_their_derived_id() -> None:
     assert out[s.DUPLICATE_GROUP].tolist() == ["G1", "G1", "G3"]
 
 
+def _grouped(rows: list[tuple[str, bool, str, str, str]]) -> pd.DataFrame:
+    """(demand_id, in_call, cluster after carrying over, fresh cluster group, prior cluster group)."""
+    columns = [s.DEMAND_ID, IN_CALL, s.CLUSTER_ID, s.CLUSTER_GROUP, PRIOR[s.CLUSTER_GROUP]]
+    return pd.DataFrame(rows, columns=columns).assign(**{s.CALL_ID: "c"})
+
+
+def test_earlier_cluster_groups_keep_their_ids_and_new_demands_join_them() -> None:
+    frame = _grouped(
+        [
+            ("D1", True, "C2", "K1", ""),  # joined earlier cluster C2: takes C2's group, not the fresh majority
+            ("D2", False, "C2", "K1", "K2"),
+            ("D3", False, "C3", "K1", "K3"),
+            ("D4", False, "C3", "K1", "K3"),
+            ("D5", True, "", "K1", ""),  # in no cluster: the group most of its fresh group hold
+            ("D6", True, "C6", "K6", ""),  # a fresh group of new demands keeps its derived id
+            ("D7", True, "C6", "K6", ""),
+            ("D8", False, "", "", "K8"),  # an earlier group no fresh group holds stays as it was
+        ]
+    )
+    out, events = carry_groups(frame, frame[s.CLUSTER_ID])
+    assert out[s.CLUSTER_GROUP].tolist() == ["K2", "K2", "K3", "K3", "K3", "K6", "K6", "K8"] and events == []
+    assert changed_context(out, [s.CLUSTER_GROUP]).empty
+    reordered, _ = carry_groups(frame.iloc[::-1], frame[s.CLUSTER_ID].iloc[::-1])
+    assert reordered[s.CLUSTER_GROUP].tolist() == out[s.CLUSTER_GROUP].tolist()[::-1]
+
+
+def test_ties_between_earlier_groups_do_not_depend_on_row_order() -> None:
+    frame = _grouped([("D1", True, "", "K1", ""), ("D2", False, "", "K1", "K9"), ("D3", False, "", "K1", "K4")])
+    for order in (frame, frame.iloc[::-1]):
+        out, _ = carry_groups(order, order[s.CLUSTER_ID])
+        assert out.set_index(s.DEMAND_ID).loc["D1", s.CLUSTER_GROUP] == "K4"
+
+
+def test_earlier_groups_merge_only_through_a_cluster_with_new_demands_and_the_merge_is_an_event() -> None:
+    rows = [
+        ("D1", True, "C2", "K1", ""),
+        ("D2", False, "C2", "K1", "K2"),
+        ("D3", False, "C2", "K1", "K3"),
+        ("D4", False, "C4", "K1", "K3"),  # K3's other member moves along
+        ("D5", False, "C5", "K5", "K5"),
+        ("D6", False, "C5", "K5", "K6"),  # recomputation alone put K5 and K6 together: no new demand, no merge
+    ]
+    frame = _grouped(rows)
+    fresh_clusters = pd.Series(["F1", "F1", "F1", "F4", "F5", "F5"])
+    out, events = carry_groups(frame, fresh_clusters)
+    assert out[s.CLUSTER_GROUP].tolist() == ["K2", "K2", "K2", "K2", "K5", "K6"]
+    assert [(e["field"], e["old_value"], e["new_value"]) for e in events] == [(s.CLUSTER_GROUP, "K3", "K2")]
+    assert "D1" in events[0]["evidence"] and "并入" in events[0]["evidence"]
+    assert changed_context(out, [s.CLUSTER_GROUP])[s.DEMAND_ID].tolist() == ["D3", "D4"]
+
+
 def test_with_library_takes_prior_ids_and_excludes_the_call_from_context() -> None:
     call = pd.DataFrame({s.DEMAND_ID: ["D1", "D2"], s.TITLE: ["a", "b"], s.TEXT: ["", ""], s.CALL_ID: "c2"})
     library = pd.DataFrame(
         {s.DEMAND_ID: ["D1", "D9"], s.CALL_ID: ["c2", "c1"], s.TITLE: ["a", "z"], s.TEXT: ["", ""],
-         s.DUPLICATE_GROUP: ["G1", ""], s.CLUSTER_ID: ["", "C9"]}
+         s.DUPLICATE_GROUP: ["G1", ""], s.CLUSTER_ID: ["", "C9"], s.CLUSTER_GROUP: [None, "K9"]}
     )  # fmt: skip
     frame = with_library(call, library)
     assert frame[s.DEMAND_ID].tolist() == ["D1", "D2", "D9"]
     assert frame[IN_CALL].tolist() == [True, True, False]
     assert frame[PRIOR[s.DUPLICATE_GROUP]].tolist() == ["G1", "", ""]
     assert frame[PRIOR[s.CLUSTER_ID]].tolist() == ["", "", "C9"]
+    assert frame[PRIOR[s.CLUSTER_GROUP]].tolist() == ["", "", "K9"]
 
 
 CALL1 = [
@@ -85,10 +147,11 @@ def test_a_second_call_changes_no_earlier_id(tmp_path: Path) -> None:
 
     first = run("c1", CALL1)
     library = Library.open(db)
-    before = library.demands("c1").set_index(s.DEMAND_ID)[[s.DUPLICATE_GROUP, s.CLUSTER_ID]]
+    ids = [s.DUPLICATE_GROUP, s.CLUSTER_ID, s.CLUSTER_GROUP]
+    before = library.demands("c1").set_index(s.DEMAND_ID)[ids].fillna("")
     second = run("c2", CALL2).set_index("external_id")
-    after = library.demands("c1").set_index(s.DEMAND_ID)[[s.DUPLICATE_GROUP, s.CLUSTER_ID]]
-    for column in (s.DUPLICATE_GROUP, s.CLUSTER_ID):  # every earlier id stays; only loners may gain a group
+    after = library.demands("c1").set_index(s.DEMAND_ID)[ids].fillna("")
+    for column in ids:  # every earlier id stays; only loners may gain a group
         had = before[column] != ""
         pd.testing.assert_series_equal(before.loc[had, column], after.loc[had, column])
     original = first.set_index("external_id")
@@ -100,3 +163,63 @@ def test_a_second_call_changes_no_earlier_id(tmp_path: Path) -> None:
     rerun = run("c2", CALL2).set_index("external_id")
     pd.testing.assert_frame_equal(second, rerun)
     library.close()
+
+
+def _hierarchy(seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """48 demands of one chain: 4 themes (future groups) x 3 topics (future clusters) x 4 demands. The fourth demand
+    of every topic (call 2's) has a smaller id than the other three, so every fresh id of call 2 differs from the
+    earlier one: only carrying ids over keeps them."""
+    rng = np.random.default_rng(seed)
+    eye = np.eye(64, dtype=np.float32)
+    centres = [eye[g] * 2 + eye[4 + 3 * g + t] for g in range(4) for t in range(3)]
+    vectors = np.vstack([c + rng.normal(0, 0.03, 64) for c in centres for _ in range(4)]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    topic = np.repeat(np.arange(12), 4)
+    frame = pd.DataFrame(
+        {
+            s.DEMAND_ID: [f"D{i:016x}" for i in _late_first(rng)],
+            s.CALL_ID: "c1",
+            s.INDUSTRY_ID: "EC",
+            s.CHAIN_ID: "EC-BATT",
+            s.DUPLICATE_OF: "",
+            s.DUPLICATE_GROUP: "",
+            s.TOKENS: [f"主题{t // 3} 课题{t}" for t in topic],
+        }
+    )
+    return frame, vectors
+
+
+def _late_first(rng: np.random.Generator) -> np.ndarray:
+    late = np.arange(48) % 4 == 3
+    ids = np.empty(48, dtype=np.int64)
+    ids[late], ids[~late] = rng.permutation(12) + 1, rng.permutation(36) + 13
+    return ids
+
+
+def test_a_second_call_keeps_every_earlier_cluster_group_through_the_library(tmp_path: Path) -> None:
+    frame, vectors = _hierarchy(seed=1)
+    config = ClusterConfig(distance_threshold=0.1, group_threshold=0.8)
+    first_rows = np.arange(len(frame)) % 4 != 3  # three demands of every topic come in call 1, the fourth in call 2
+    first = cluster_demands(frame[first_rows].reset_index(drop=True), vectors[first_rows], config)
+    assert first[s.CLUSTER_ID].nunique() == 12 and first[s.CLUSTER_GROUP].nunique() == 4  # the test is not vacuous
+    with Library.open(f"sqlite:///{tmp_path / 'lib.sqlite'}") as library:
+        library.save_call(library.start_run("c1", "cfg", "tax", "use"), first, pd.DataFrame())
+        call = frame[~first_rows].assign(**{s.CALL_ID: "c2"}).drop(columns=[s.TOKENS])
+        joined = with_library(call, library.demands())
+        extra = frame.set_index(s.DEMAND_ID).loc[joined[s.DEMAND_ID]]
+        joined = joined.assign(**{c: extra[c].to_numpy() for c in (s.DUPLICATE_OF, s.TOKENS)})
+        position = dict(zip(frame[s.DEMAND_ID], range(len(frame)), strict=True))
+        fresh = cluster_demands(joined, vectors[[position[d] for d in joined[s.DEMAND_ID]]], config)
+        out, merges = carry_earlier_ids(fresh, config.label_terms)
+        assert merges == [] and changed_context(out, list(PRIOR)).empty  # no earlier id moved, nothing to save
+        earlier = first.set_index(s.DEMAND_ID)
+        kept = out[~out[IN_CALL]].set_index(s.DEMAND_ID).loc[earlier.index]
+        pd.testing.assert_series_equal(kept[s.CLUSTER_GROUP], earlier[s.CLUSTER_GROUP])
+        pd.testing.assert_series_equal(kept[s.CLUSTER_ID], earlier[s.CLUSTER_ID])
+        new = out[out[IN_CALL]]
+        assert new[s.CLUSTER_GROUP].isin(set(earlier[s.CLUSTER_GROUP])).all()  # new demands joined earlier groups
+        topics = frame.set_index(s.DEMAND_ID)[s.TOKENS]
+        by_topic = out.groupby(out[s.DEMAND_ID].map(topics))[[s.CLUSTER_ID, s.CLUSTER_GROUP]].nunique()
+        assert (by_topic == 1).all().all()  # each new demand sits with its topic's earlier cluster and group
+        assert (out.groupby(s.CLUSTER_ID)[s.CLUSTER_GROUP].nunique() == 1).all()  # groups still nest clusters
+        assert new[s.CLUSTER_GROUP_LABEL].str.contains("主题").all()

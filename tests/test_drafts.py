@@ -58,3 +58,19 @@ def test_clusters_table() -> None:
     assert list(clusters.columns) == s.CLUSTERS_EXPORT_COLUMNS
     assert clusters[s.CLUSTER_ID].tolist() == ["C01"]
     assert clusters.loc[0, "size"] == 3 and clusters.loc[0, "n_duplicate_groups"] == 1
+
+
+def test_entries_and_clusters_carry_their_coarser_group() -> None:
+    grouped = _demands().assign(
+        **{
+            s.CLUSTER_GROUP: ["K01", "K01", "K01", "K01", "K01", ""],
+            s.CLUSTER_GROUP_LABEL: ["正极、电池"] * 5 + [""],
+        }
+    )
+    drafts = build_drafts(grouped).set_index(s.ENTRY_ID)
+    assert drafts.loc[["C01", "G04"], s.CLUSTER_GROUP].tolist() == ["K01", "K01"]
+    assert drafts.loc["C01", s.CLUSTER_GROUP_LABEL] == "正极、电池"
+    assert drafts.loc["S06", s.CLUSTER_GROUP] == "" and drafts.loc["S06", s.CLUSTER_GROUP_LABEL] == ""
+    clusters = build_clusters(grouped)
+    assert clusters[[s.CLUSTER_GROUP, s.CLUSTER_GROUP_LABEL]].values.tolist() == [["K01", "正极、电池"]]
+    assert (build_clusters(_demands())[s.CLUSTER_GROUP] == "").all()  # a frame without groups: blank, not missing

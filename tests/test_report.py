@@ -155,6 +155,8 @@ def make_bundle(extra_group_members: int = 0) -> ReportBundle:
                 "representative_id": "D1",
                 "representative_title": HYPERLINK,
                 "member_ids": "D1;D2",
+                s.CLUSTER_GROUP: "K1",
+                s.CLUSTER_GROUP_LABEL: "芯片、封装",
             }
         ]
     )
@@ -263,6 +265,7 @@ DRAFT_HEADERS = [
     "条目类型",
     "拟定标题",
     "关键词",
+    "上层群组（关键词）",
     "需求条数",
     "重复条数",
     "企业数",
@@ -272,6 +275,7 @@ DRAFT_HEADERS = [
     "映射置信度",
     "待复核条数",
     "成员需求编号",
+    "上层群组编号",
     "审核意见",
     "合并至条目",
     "审核人",
@@ -311,16 +315,16 @@ def test_industry_sheet_rows_headers_and_review_columns(workbook: openpyxl.Workb
     assert [r[0] for r in rows[1:]] == ["S8", "C1", "S9"]  # chain, then member_count descending
     c1 = rows[2]
     assert c1[3] == "聚类" and c1[4] == "'" + HYPERLINK
-    assert c1[6] == 2 and isinstance(c1[6], int)
-    assert isinstance(c1[12], float)
-    assert all(v is None for v in c1[15:])  # reviewer columns empty
+    assert c1[7] == 2 and isinstance(c1[7], int)
+    assert isinstance(c1[13], float)
+    assert all(v is None for v in c1[17:])  # reviewer columns empty
     assert ws.freeze_panes == "A2"
     assert ws.column_dimensions["E"].width > ws.column_dimensions["G"].width
 
 
 def test_empty_values_stay_empty_cells(workbook: openpyxl.Workbook) -> None:
     rows = list(workbook["装备制造"].iter_rows(values_only=True))
-    assert rows[1][10] is None  # regions ""
+    assert rows[1][DRAFT_HEADERS.index("所在市州")] is None  # regions ""
     detail = list(workbook["需求明细"].iter_rows(values_only=True))
     header = list(detail[0])
     funding = header.index("拟投入资金（万元）")
@@ -338,9 +342,9 @@ def test_review_drop_down_on_every_industry_sheet(workbook: openpyxl.Workbook) -
         dv = validations[0]
         assert dv.type == "list"
         assert all(choice in dv.formula1 for choice in ["采纳", "不采纳", "合并", "拆分", "待定"])
-        assert ws["P1"].value == "审核意见"
-        assert all(f"P{r}" in dv.sqref for r in range(2, ws.max_row + 1))
-        assert "P1" not in dv.sqref
+        assert ws["R1"].value == "审核意见"
+        assert all(f"R{r}" in dv.sqref for r in range(2, ws.max_row + 1))
+        assert "R1" not in dv.sqref
 
 
 def test_readme_sheet_counts_are_values(workbook: openpyxl.Workbook) -> None:
@@ -447,3 +451,57 @@ def test_write_outputs_creates_dir_and_six_files(tmp_path: Path) -> None:
     )
     assert all(p.parent == out_dir and p.stat().st_size > 0 for p in paths.values())
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(OUTPUT_FILES)  # no temporary file left
+
+
+def _grouped_bundle() -> ReportBundle:
+    """make_bundle() with three clusters in 集成电路: C1 and C5 in upper group K1, C7 alone in K7."""
+    bundle = make_bundle()
+    demands = bundle.demands.copy()
+    demands[s.CLUSTER_GROUP] = ["K1", "K1", "", ""]
+    more = [_demand(f"D5{i}", **{s.CLUSTER_ID: "C5", s.CLUSTER_GROUP: "K1"}) for i in range(3)]
+    more += [_demand(f"D7{i}", **{s.CLUSTER_ID: "C7", s.CLUSTER_GROUP: "K7"}) for i in range(4)]
+    demands = pd.concat([demands, pd.DataFrame(more)], ignore_index=True)
+    extra = pd.DataFrame(
+        [
+            bundle.clusters.iloc[0].to_dict()
+            | {s.CLUSTER_ID: c, "label": label, "size": n, "member_ids": ids, s.CLUSTER_GROUP: g}
+            for c, label, n, ids, g in [("C5", "晶圆、键合", 3, "D50;D51;D52", "K1"), ("C7", "光刻胶", 4, "D70", "K7")]
+        ]
+    )
+    extra[s.CLUSTER_GROUP_LABEL] = ["芯片、封装", "光刻胶、材料"]
+    drafts = pd.DataFrame(
+        [
+            *bundle.drafts.to_dict("records"),
+            _draft("C5", "电子信息", "EI-01", "集成电路", 3, entry_kind="cluster", label="晶圆、键合"),
+            _draft("C7", "电子信息", "EI-01", "集成电路", 4, entry_kind="cluster", label="光刻胶"),
+        ]
+    )
+    drafts[s.CLUSTER_GROUP] = drafts[s.ENTRY_ID].map({"C1": "K1", "C5": "K1", "C7": "K7"}).fillna("")
+    drafts[s.CLUSTER_GROUP_LABEL] = drafts[s.CLUSTER_GROUP].map({"K1": "芯片、封装", "K7": "光刻胶、材料"}).fillna("")
+    clusters = pd.concat([bundle.clusters, extra], ignore_index=True)
+    return ReportBundle("call-1", demands, clusters, drafts, bundle.quarantine, bundle.files, bundle.manifest)
+
+
+def test_html_shows_upper_groups_of_clusters_within_a_chain(tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    write_html(_grouped_bundle(), path)
+    html = path.read_text(encoding="utf-8")
+    html = html[html.index('id="clusters"') :]
+    assert html.count("上层群组：") == 1  # K7 holds one cluster only: no heading of its own
+    heading = html.index("上层群组：芯片、封装")
+    assert "2 类 · 5 条" in html[heading : heading + 200]  # C1 and C5, five demands
+    lone = html.index("未归入上层群组的聚类")
+    assert heading < html.index("晶圆、键合") < lone < html.index("光刻胶")
+
+
+def test_workbook_keeps_the_entries_of_one_upper_group_together(tmp_path: Path) -> None:
+    path = tmp_path / "draft_list.xlsx"
+    write_draft_workbook(_grouped_bundle(), path)
+    rows = list(openpyxl.load_workbook(path)["电子信息"].iter_rows(values_only=True))
+    # by count alone C7 (4) would sit between C5 (3) and C1 (2); the group K1 (5 demands) keeps them adjacent
+    assert [r[0] for r in rows[1:]] == ["C5", "C1", "S8", "C7", "S9"]
+    group_label = DRAFT_HEADERS.index("上层群组（关键词）")
+    assert [r[group_label] for r in rows[1:4]] == ["芯片、封装", "芯片、封装", None]
+    assert rows[2][DRAFT_HEADERS.index("上层群组编号")] == "K1"
+    detail = list(openpyxl.load_workbook(path)["需求明细"].iter_rows(values_only=True))
+    assert detail[0][-1] == "上层群组" and detail[1][-1] == "K1"
