@@ -151,11 +151,12 @@ def pair_features(
 ) -> pd.DataFrame:
     """The candidate pairs detect_pairs judges, with every feature it reads (FEATURE_COLUMNS): for fitting."""
     t = _texts(demands, config)
-    rows = [{"demand_a": t.ids[f.a], "demand_b": t.ids[f.b]} | {k: getattr(f, k) for k in FEATURE_COLUMNS}
-            for f in _features(t, config, vectors, encoder)]  # fmt: skip
+    rows = [{"demand_a": t.ids[f.a], "demand_b": t.ids[f.b]} | {k: getattr(_with_conflict(t, f), k) for k in
+            FEATURE_COLUMNS} for f in _features(t, config, vectors, encoder)]  # fmt: skip
     return pd.DataFrame(rows, columns=["demand_a", "demand_b", *FEATURE_COLUMNS])
 
 
+_LEXICAL_FLOOR = 0.4  # shingle Jaccard under which two texts cannot share most sentences (reordered copies: > 0.7)
 FEATURE_COLUMNS = ["cosine", "jaccard", "overlap", "title_overlap", "numbers", "lexical", "sentence", "conflict"]
 
 
@@ -192,7 +193,7 @@ def _features(t: _Texts, config: DedupConfig, vectors: np.ndarray | None, encode
         cosine = semantic.get((i, j))
         if cosine is None and vectors is not None:
             cosine = float(vectors[a] @ vectors[b])
-        pairs.append(_cheap_features(t, a, b, cosine))
+        pairs.append(_cheap_features(t, a, b, cosine, config, encoder is not None))
     if encoder is not None:
         todo = [f for f in pairs if _is_reworded_candidate(f, config) and _upper_bound(f, config) >= _logit(config)]
         for f, value in zip(todo, _sentence_alignments(t, [(f.a, f.b) for f in todo], encoder), strict=True):
@@ -200,17 +201,28 @@ def _features(t: _Texts, config: DedupConfig, vectors: np.ndarray | None, encode
     return pairs
 
 
-def _cheap_features(t: _Texts, a: int, b: int, cosine: float | None) -> _Pair:
+def _cheap_features(t: _Texts, a: int, b: int, cosine: float | None, config: DedupConfig, sentences: bool) -> _Pair:
+    """Shingle Jaccard always; the rest only when the pair can still be a copy or a re-post (`sentences`: the
+    sentence alignment will be read, so the bigram alignment it is weighed against is needed too)."""
     f = _Pair(a, b, cosine, jaccard=jaccard(t.shingles(a), t.shingles(b)))
+    reworded = cosine is not None and cosine >= config.reworded_cosine
+    if f.jaccard < _LEXICAL_FLOOR and not reworded:
+        return f  # neither a copy, nor the same sentences reordered, nor a re-post candidate: nothing to read
+    if f.jaccard >= _LEXICAL_FLOOR or sentences:
+        f.lexical = lexical_alignment(t.sentence_bigrams(a), t.sentence_bigrams(b))
     f.overlap, f.shared = t.stats.overlap(t.tokens[a], t.tokens[b])
     f.title_overlap = t.stats.overlap(t.titles[a], t.titles[b])[0]
     union = t.numbers[a] | t.numbers[b]
     f.numbers = len(t.numbers[a] & t.numbers[b]) / len(union) if union else 0.0
-    f.lexical = lexical_alignment(t.sentence_bigrams(a), t.sentence_bigrams(b))
-    alias = {**aliases(t.raw[a]), **aliases(t.raw[b])}
-    conflict = missing_terms(t.key_terms[a], t.keys[b], alias), missing_terms(t.key_terms[b], t.keys[a], alias)
-    f.conflict = bool(conflict[0] and conflict[1])
-    f.conflicting = conflict if f.conflict else ([], [])
+    return f
+
+
+def _with_conflict(t: _Texts, f: _Pair) -> _Pair:
+    """The key-term veto: each names a key term (rare title term, model number) the other's text lacks."""
+    alias = {**aliases(t.raw[f.a]), **aliases(t.raw[f.b])}
+    c = missing_terms(t.key_terms[f.a], t.keys[f.b], alias), missing_terms(t.key_terms[f.b], t.keys[f.a], alias)
+    f.conflict = bool(c[0] and c[1])
+    f.conflicting = c if f.conflict else ([], [])
     return f
 
 
@@ -266,7 +278,7 @@ def _judge(t: _Texts, f: _Pair, config: DedupConfig) -> dict[str, object] | None
         rule = "reworded"
     else:
         return None
-    if f.conflict:
+    if _with_conflict(t, f).conflict:
         c = f.conflicting
         why = f"对象不同：「{'、'.join(c[0][:3])}」与「{'、'.join(c[1][:3])}」，不视为重复"
         return _pair(t, a, b, rule, "kept_apart", f.jaccard, f.cosine, f.overlap, f.shared, c[0] + c[1], why)
