@@ -104,6 +104,33 @@ def sample(n: int, seed: int, out: Path) -> None:
     click.echo(f"已生成 {n} 条需求：{out}（标准答案：{truth_path}）")
 
 
+@main.command()
+@click.option("--db", "db_url", help="需求库数据库 URL（默认 sqlite:///data/library.sqlite）")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML 配置文件（含分类文件路径）")
+@click.option("--call", "call_id", help="只重新映射这一批次（默认全部）")
+@click.option("--quiet", is_flag=True, help="不显示分阶段进度")
+def remap(db_url: str | None, config_file: Path | None, call_id: str | None, quiet: bool) -> None:
+    """分类体系（产业链）修改后，按当前分类文件重新映射需求库中的需求；人工更正保持不变。"""
+    from .paths import DEFAULT_DB_URL, REPORTS_DIR
+    from .settings import load_config
+
+    try:
+        config = load_config(config_file)
+        from .flows import remap_library
+
+        summary = remap_library(db_url or DEFAULT_DB_URL, config, call_id, echo=not quiet)
+    except NingliangError as exc:
+        _fail(str(exc))
+    except Exception as exc:
+        _internal_error(exc, REPORTS_DIR)
+    click.echo(
+        f"完成：重新映射 {summary.remapped} 条（分类版本 {summary.taxonomy_version}，映射器 {summary.mapper}），"
+        f"变化 {summary.changed} 条，人工更正保持 {summary.kept_human} 条。"
+    )
+    for call, run_id in summary.runs.items():
+        click.echo(f"批次 {call}：运行记录 {run_id}")
+
+
 from .cli_review import review  # noqa: E402  (registered last: cli_review needs nothing from this module)
 
 main.add_command(review)

@@ -30,6 +30,7 @@ from .drafts import build_clusters, build_drafts
 from .embed import Encoder, demand_vectors, make_encoder
 from .errors import NoAcceptedRowsError
 from .ingest import IngestResult, ingest_files
+from .learned_mapping import CorrectionModel, features, model_version, training_set
 from .mapping import MAPPING_COLUMNS, IndustryMapper
 from .normalize import normalize_demands
 from .report import ReportBundle, write_manifest, write_outputs
@@ -86,20 +87,52 @@ clusters_task = _task(build_clusters, "clusters")
 report_task = _task(write_outputs, "reports")
 
 
+def learn_from_decisions(
+    frame: pd.DataFrame, vectors: Any, decisions: pd.DataFrame, library: Library, encoder: str, config: PipelineConfig
+) -> tuple[CorrectionModel | None, np.ndarray]:
+    """The model learned from the library's human decisions (fitted and stored when they changed, else the stored
+    one) and the features of every frame row; no model below `learned_min_decisions`."""
+    title_vecs, body_vecs, _ = vectors
+    X = features(title_vecs, body_vecs, frame[s.TOKENS].tolist())
+    rows, keys = training_set(frame, decisions, config.mapping)
+    if not rows:
+        return None, X
+    ids = frame[s.DEMAND_ID].iloc[rows].tolist()
+    version = model_version(ids, keys, encoder, config.mapping)
+    model = library.mapper_model(version)
+    if model is None:
+        model = CorrectionModel.fit(X[rows], keys, version, encoder, config.mapping)
+        library.save_mapper_model(model)
+    return model, X
+
+
 def map_call_rows(
-    frame: pd.DataFrame, taxonomy: Taxonomy, encoder: Encoder, config: PipelineConfig, vectors: Any
+    frame: pd.DataFrame,
+    taxonomy: Taxonomy,
+    encoder: Encoder,
+    config: PipelineConfig,
+    vectors: Any,
+    learned: tuple[CorrectionModel | None, np.ndarray] = (None, np.zeros((0, 0))),
 ) -> Any:
-    """Map the call's rows; the library's earlier demands keep the mapping they have."""
+    """Map the call's rows (zero-shot, blended with the learned model when there is one); the library's earlier
+    demands keep the mapping they have."""
     title_vecs, body_vecs, _ = vectors
     mask = frame[IN_CALL].to_numpy()
-    mapped = (
-        IndustryMapper(taxonomy, encoder, config.mapping).fit().predict(frame[mask], title_vecs[mask], body_vecs[mask])
-    )
+    model, X = learned
+    opinion = model.opinion(X[mask], config.mapping) if model is not None else None
+    mapper = IndustryMapper(taxonomy, encoder, config.mapping).fit()
+    mapped = mapper.predict(frame[mask], title_vecs[mask], body_vecs[mask], opinion)
     out = frame.copy()
     for column in MAPPING_COLUMNS:
         out[column] = out[column].astype(object) if column in out else None
         out.loc[mask, column] = mapped[column].to_numpy()
     return out.assign(**{s.NEEDS_REVIEW: out[s.NEEDS_REVIEW].fillna(False).astype(bool)})
+
+
+def mapper_name(model: CorrectionModel | None) -> str:
+    """What mapped the call, for the manifest and the run record."""
+    zero_shot = "zero-shot-v1"
+    return zero_shot if model is None else f"{zero_shot}+learned:{model.version}(n={model.n_decisions})"
 
 
 def keep_earlier_ids(frame: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, list[dict[str, str]]]:
@@ -121,6 +154,7 @@ def save_to_library(
     return {**saved, "earlier_demands_regrouped": len(moved), "group_merges": len(merges)}
 
 
+learn_task = _task(learn_from_decisions, "learn-from-decisions")
 map_task = _task(map_call_rows, "map")
 continuity_task = _task(keep_earlier_ids, "continuity")
 library_task = _task(save_to_library, "library", retries=2)
@@ -165,7 +199,8 @@ def consolidate_call(
         vectors = st.run("句向量", embed_task, frame, encoder, config.embed)
         pairs = st.run("查重", pairs_task, frame, config.dedup, vectors[2])
         frame = group_task(frame, pairs, config.dedup, vectors[2])
-        frame = st.run("产业映射", map_task, frame, taxonomy, encoder, config, vectors)
+        learned = learn_task(frame, vectors, library.human_mappings(), library, encoder.name, config)
+        frame = st.run("产业映射", map_task, frame, taxonomy, encoder, config, vectors, learned)
         frame = st.run("相似聚类", cluster_task, frame, vectors[2], config.cluster)
         frame, merges = continuity_task(frame, config)
         frame = nearest_clusters(frame, vectors[2])
@@ -179,6 +214,7 @@ def consolidate_call(
             manifest = build_manifest(
                 call_id, run_id, started, config, taxonomy, encoder, ingested, demands, st.seconds
             )
+            manifest["mapper"] = mapper_name(learned[0])
             manifest["counts"].update({"library_" + k: v for k, v in saved.items()})
             call_pairs = pairs[
                 pairs["demand_a"].isin(demands[s.DEMAND_ID]) | pairs["demand_b"].isin(demands[s.DEMAND_ID])
@@ -262,3 +298,65 @@ def build_manifest(
         },
         "stage_seconds": dict(seconds),
     }
+
+
+@dataclass(frozen=True)
+class RemapSummary:
+    """What `remap-library` did: demands re-mapped, how many changed, the runs recorded (one per call)."""
+
+    remapped: int
+    changed: int
+    kept_human: int
+    runs: dict[str, str]
+    mapper: str
+    taxonomy_version: str
+
+
+@flow(name="remap-library", validate_parameters=False, log_prints=False)
+def remap_library(db_url: str, config: PipelineConfig, call_id: str | None = None, echo: bool = True) -> RemapSummary:
+    """Re-map the library's demands (one call's, or all) with the current taxonomy and learned model.
+
+    Human decisions are kept (the library refuses to overwrite them); every changed mapping is a "mapping" event
+    of a run recorded per call with the taxonomy version, so the supervision office can see what a taxonomy edit
+    changed. Duplicate groups and clusters are left as they are.
+    """
+    st = _Stages(echo)
+    taxonomy = load_taxonomy(config.mapping.taxonomy, config.mapping.extra_taxonomies)
+    encoder = make_encoder(config.embed)
+    with Library.open(db_url) as library:
+        stored = library.demands()
+        selected = stored[s.CALL_ID] == call_id if call_id else pd.Series(True, index=stored.index)
+        if not selected.any():
+            where = f"批次“{call_id}”" if call_id else "需求库"
+            raise NoAcceptedRowsError(f"{where}中没有可重新映射的需求（{db_url}）")
+        frame = stored[[s.DEMAND_ID, s.CALL_ID, s.TITLE, s.TEXT, s.FLAGS]].fillna("")
+        frame = frame.assign(**{IN_CALL: selected.to_numpy()})
+        frame = st.run("文本规范化", normalize_task, frame, config.normalize)
+        segmenter = Segmenter(config.segment, taxonomy.terms()).fit()
+        frame = st.run("中文分词", segment_task, frame, segmenter)
+        vectors = st.run("句向量", embed_task, frame, encoder, config.embed)
+        decisions = library.human_mappings()
+        learned = learn_task(frame, vectors, decisions, library, encoder.name, config)
+        frame = st.run("产业映射", map_task, frame, taxonomy, encoder, config, vectors, learned)
+        mapped = frame[frame[IN_CALL]]
+        human = set(decisions[s.DEMAND_ID])
+        runs, changed = {}, 0
+        for call, rows in mapped.groupby(s.CALL_ID, sort=True):
+            run_id = library.start_run(str(call), config_hash(config), taxonomy.version, encoder.name)
+            saved = library.save_call(run_id, rows[[s.DEMAND_ID, s.CALL_ID, *_STORED_MAPPING]], rows.iloc[0:0])
+            changed += saved["updated"]
+            manifest = {"kind": "remap", "mapper": mapper_name(learned[0]), "counts": saved}
+            library.finish_run(run_id, "succeeded", manifest | {"taxonomy": taxonomy.version})
+            runs[str(call)] = run_id
+    return RemapSummary(
+        remapped=len(mapped),
+        changed=changed,
+        kept_human=int(mapped[s.DEMAND_ID].isin(human).sum()),
+        runs=runs,
+        mapper=mapper_name(learned[0]),
+        taxonomy_version=taxonomy.version,
+    )
+
+
+# mapping columns the library stores (the names are derived from the ids when read)
+_STORED_MAPPING = [c for c in MAPPING_COLUMNS if c not in (s.INDUSTRY, s.CHAIN)]

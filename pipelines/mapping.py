@@ -11,7 +11,9 @@ answer; uncertainty is expressed by `confidence` and `needs_review`, never by NO
 """
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,18 @@ class Label:
     name: str
     phrases: tuple[str, ...]
     keywords: tuple[str, ...]
+
+
+class LearnedOpinion(Protocol):
+    """What a model trained on human decisions contributes to the zero-shot probabilities."""
+
+    def blend(self, probs: np.ndarray, labels: Sequence[Label]) -> np.ndarray:
+        """(n, labels) probabilities in, the blended (n, labels) probabilities out, rows summing to 1."""
+        ...
+
+    def evidence(self, row: int) -> str:
+        """One line of Chinese evidence for demand `row`: what the learned model said and how much it counted."""
+        ...
 
 
 def build_labels(taxonomy: Taxonomy) -> list[Label]:
@@ -108,12 +122,19 @@ class IndustryMapper:
             arg[:, j] = cols[block.argmax(axis=1)]
         return best, arg
 
-    def predict(self, demands: pd.DataFrame, title_vecs: np.ndarray, body_vecs: np.ndarray) -> pd.DataFrame:
+    def predict(
+        self,
+        demands: pd.DataFrame,
+        title_vecs: np.ndarray,
+        body_vecs: np.ndarray,
+        learned: LearnedOpinion | None = None,
+    ) -> pd.DataFrame:
         """Add INDUSTRY_ID, INDUSTRY, CHAIN_ID, CHAIN, CONFIDENCE, INDUSTRY_CONFIDENCE, EVIDENCE, ALTERNATIVES,
         SECONDARY_CHAIN_ID, NEEDS_REVIEW, REVIEW_REASON.
 
         Input columns: NORM_TITLE, CORE_TEXT, FLAGS; vectors row-aligned with the frame, L2-normalised.
-        A demand with no body (empty body vector row) is scored on its title alone.
+        A demand with no body (empty body vector row) is scored on its title alone. `learned`, when given, is
+        the opinion of the model trained on chain leads' corrections, blended into the zero-shot probabilities.
         """
         s.require_columns(demands, [s.NORM_TITLE, s.CORE_TEXT], "IndustryMapper.predict")
         t_sim, t_arg = self.semantic_scores(title_vecs)
@@ -126,18 +147,23 @@ class IndustryMapper:
         # outside prototypes have no industry level: their own similarity stands in for it
         ind = np.where(self.label_industry_ < 0, sem, ind)
         arg = np.where(t_sim >= b_sim, t_arg, b_arg)
+        combined = sem + self.config.industry_weight * ind
+        titles, cores = demands[s.NORM_TITLE].tolist(), demands[s.CORE_TEXT].tolist()
+        scored = [self._score(t, c, combined[i]) for i, (t, c) in enumerate(zip(titles, cores, strict=True))]
+        probs = np.stack([p for p, _, _, _ in scored]) if scored else np.zeros((0, len(self.labels_)))
+        if learned is not None:
+            probs = learned.blend(probs, self.labels_)
         rows = [
-            self._decide(title, core, flags, sem[i], sem[i] + self.config.industry_weight * ind[i], arg[i])
-            for i, (title, core, flags) in enumerate(
-                zip(demands[s.NORM_TITLE], demands[s.CORE_TEXT], _flags(demands), strict=True)
-            )
+            self._describe(probs[i], sem[i], arg[i], hits, notes, secondary, flags, learned, i)
+            for i, ((_, hits, notes, secondary), flags) in enumerate(zip(scored, _flags(demands), strict=True))
         ]
-        result = pd.DataFrame(rows, index=demands.index)
+        result = pd.DataFrame(rows, index=demands.index, columns=MAPPING_COLUMNS)
         return demands.assign(**{str(c): result[c] for c in result.columns})
 
-    def _decide(
-        self, title: str, core: str, flags: str, sem: np.ndarray, combined: np.ndarray, arg: np.ndarray
-    ) -> dict[str, object]:
+    def _score(
+        self, title: str, core: str, combined: np.ndarray
+    ) -> tuple[np.ndarray, list[list[tuple[str, str]]], list[str], str]:
+        """Label probabilities from similarity, keywords and conflict rules, with the hits and rules behind them."""
         title_l, body_l = title.lower(), core.lower()
         logits = combined / self.config.temperature
         hits = [keyword_hits(label.keywords, title_l, body_l) for label in self.labels_]
@@ -148,16 +174,7 @@ class IndustryMapper:
             logits[j] += self.config.keyword_weight * math.log1p(weight)
         rule_notes, secondary = self._apply_rules(title_l, body_l, logits)
         probs = np.exp(logits - logits.max())
-        probs /= probs.sum()
-        industry_probs: dict[str, float] = {}
-        for label, p in zip(self.labels_, probs, strict=True):
-            industry_probs[label.industry_id] = industry_probs.get(label.industry_id, 0.0) + float(p)
-        industry = max(industry_probs, key=lambda k: (industry_probs[k], k))
-        inside = [j for j, label in enumerate(self.labels_) if label.industry_id == industry]
-        best = max(inside, key=lambda j: probs[j])
-        return self._describe(
-            best, industry, industry_probs[industry], probs, sem, arg, hits, rule_notes, secondary, flags
-        )
+        return probs / probs.sum(), hits, rule_notes, secondary
 
     def _rule_targets(self, label_id: str) -> list[int]:
         """Label indices a conflict-rule id stands for: a chain, a whole industry, or every outside prototype."""
@@ -187,9 +204,6 @@ class IndustryMapper:
 
     def _describe(
         self,
-        best: int,
-        industry: str,
-        industry_conf: float,
         probs: np.ndarray,
         sem: np.ndarray,
         arg: np.ndarray,
@@ -197,7 +211,16 @@ class IndustryMapper:
         rule_notes: list[str],
         secondary: str,
         flags: str,
+        learned: LearnedOpinion | None,
+        row: int,
     ) -> dict[str, object]:
+        industry_probs: dict[str, float] = {}
+        for label, p in zip(self.labels_, probs, strict=True):
+            industry_probs[label.industry_id] = industry_probs.get(label.industry_id, 0.0) + float(p)
+        industry = max(industry_probs, key=lambda k: (industry_probs[k], k))
+        industry_conf = industry_probs[industry]
+        inside = [j for j, label in enumerate(self.labels_) if label.industry_id == industry]
+        best = max(inside, key=lambda j: probs[j])
         label = self.labels_[best]
         order = [j for j in np.argsort(-probs, kind="stable") if j != best]
         alternatives = ";".join(
@@ -214,6 +237,8 @@ class IndustryMapper:
             evidence.append("关键词：" + "、".join(f"{k}({w})" for k, w in hits[best][:6]))
         evidence.append(f"语义最近：「{self.phrase_texts_[arg[best]]}」相似度 {sem[best]:.2f}")
         evidence.extend(rule_notes)
+        if learned is not None:
+            evidence.append(learned.evidence(row))
         reasons = []
         if probs[best] < self.config.review_below:
             reasons.append(f"置信度低（{probs[best]:.2f} < {self.config.review_below:.2f}）")

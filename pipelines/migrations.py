@@ -36,6 +36,7 @@ EVENT_ID, AT, KIND, ACTOR, FIELD = "event_id", "at", "kind", "actor", "field"  #
 OLD_VALUE, NEW_VALUE = "old_value", "new_value"
 DEMAND_REF = s.DEMAND_ID  # events.demand_id has no foreign key, so events outlive an erased demand
 REVIEWER, ROLE, NOTE = "reviewer", "role", "note"  # corrections (v2): one proposal per demand, reviewer and role
+MODEL_VERSION, N_DECISIONS, PAYLOAD = "model_version", "n_decisions", "payload"  # mapper_models (v4)
 
 # demand columns taken from the pipeline frame, with their SQL types (everything else is TEXT)
 DEMAND_NUMERIC: dict[str, type[sa.types.TypeEngine[Any]]] = {
@@ -249,6 +250,25 @@ def _apply_v3(conn: Connection) -> None:
                 index.create(conn)
 
 
+def _define_v4(md: sa.MetaData) -> None:
+    """Version 4: models learned from this library's human decisions, by version (a hash of what they learned)."""
+    sa.Table(
+        "mapper_models",
+        md,
+        sa.Column(MODEL_VERSION, sa.Text, primary_key=True),
+        sa.Column(ENCODER, sa.Text, nullable=False),
+        sa.Column(N_DECISIONS, sa.Integer, nullable=False),
+        sa.Column(PAYLOAD, sa.LargeBinary, nullable=False),
+        sa.Column(CREATED_AT, sa.Text, nullable=False),
+    )
+
+
+def _apply_v4(conn: Connection) -> None:
+    md = sa.MetaData(naming_convention=NAMING)
+    _define_v4(md)
+    md.create_all(conn)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -260,6 +280,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "calls, runs, demands, quarantine, events", _apply_v1),
     Migration(2, "corrections, human_mapping", _apply_v2),
     Migration(3, "demands.cluster_group, cluster_group_label", _apply_v3),
+    Migration(4, "mapper_models", _apply_v4),
 )
 
 # the current schema (every migration applied), used to build queries
@@ -268,6 +289,7 @@ MIGRATIONS_TABLE = _migrations_table(METADATA)
 _define_v1(METADATA)
 _define_v2(METADATA)
 _define_v3(METADATA)
+_define_v4(METADATA)
 CALLS = METADATA.tables["calls"]
 RUNS = METADATA.tables["runs"]
 DEMANDS = METADATA.tables["demands"]
@@ -275,6 +297,7 @@ QUARANTINE = METADATA.tables["quarantine"]
 EVENTS = METADATA.tables["events"]
 CORRECTIONS = METADATA.tables["corrections"]
 HUMAN_MAPPING = METADATA.tables["human_mapping"]
+MAPPER_MODELS = METADATA.tables["mapper_models"]
 
 
 def applied_versions(engine: Engine) -> list[int]:

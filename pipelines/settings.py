@@ -50,8 +50,8 @@ class DedupConfig(_Frozen):
     seed: int = 1
     neighbours: int = Field(10, description="nearest sentence vectors examined per demand for re-posts")
     reworded_cosine: float = Field(0.65, description="sentence cosine from which a pair is examined as a re-post")
-    # logistic weights of (cosine, term overlap, title-term overlap, number agreement, bias), fitted on generated
-    # tiers with seed 7 (benchmarks/dup_tiers.py); the benchmark reports seed 1
+    # logistic weights of (cosine, term overlap, title-term overlap, number agreement, bias), used when no encoder
+    # is given for sentence alignment; fitted on generated tiers with seed 7 (benchmarks/dup_tiers.py)
     reworded_weights: tuple[float, float, float, float, float] = (5.0, 3.5, 5.0, 3.0, -10.6)
     # with an encoder: weights of (cosine, term overlap, title-term overlap, number agreement, sentence-vector
     # alignment, sentence bigram alignment, bias); refit with `python benchmarks/dedup_bench.py --fit` (seed 7
@@ -74,6 +74,10 @@ class MappingConfig(_Frozen):
     temperature: float = 0.05
     review_below: float = Field(0.5, description="chain confidence under which a demand needs review")
     secondary_ratio: float = 0.6
+    learned_min_decisions: int = Field(20, description="human decisions needed before a learned model is blended in")
+    learned_half_weight: float = Field(150.0, description="decisions at which the learned model weighs half (capped)")
+    learned_max_weight: float = Field(0.6, description="the learned model's largest share of the blend")
+    learned_c: float = Field(4.0, description="inverse regularisation of the learned logistic regression")
 
 
 class ClusterConfig(_Frozen):

@@ -22,6 +22,7 @@ from . import migrations as m
 from . import schema as s
 from .corrections import keep_human_decisions
 from .errors import ConfigError
+from .model_store import ModelsMixin
 from .review_store import CorrectionsMixin
 
 DECISION_FIELDS = (s.INDUSTRY_ID, s.CHAIN_ID, s.DUPLICATE_GROUP, s.CLUSTER_ID, s.CLUSTER_GROUP)  # changes: events
@@ -43,7 +44,7 @@ class _Plan:
     unchanged: int = 0
 
 
-class Library(CorrectionsMixin):
+class Library(CorrectionsMixin, ModelsMixin):
     """The demand library at a database URL: `Library.open(url)`, `close()` (or `with`); review loop: the mixin."""
 
     def __init__(self, url: str) -> None:

@@ -331,7 +331,8 @@ class _Builder:
 def load_taxonomy(path: Path, extra: Sequence[Path] = ()) -> Taxonomy:
     """Load the taxonomy at `path` plus `extra` files that add chains, prototypes and rules.
 
-    Any problem raises ConfigError with a Chinese message naming the file; the result is immutable.
+    Any problem raises ConfigError with a Chinese message naming the file; the result is immutable. Its version
+    is the main file's, followed by "+<version>" of each extra file.
     """
     data, content = _read(path)
     digest = hashlib.sha256(data)
@@ -340,4 +341,5 @@ def load_taxonomy(path: Path, extra: Sequence[Path] = ()) -> Taxonomy:
         data, content = _read(extra_path)
         digest.update(data)
         builder.merge(extra_path, content)
+        builder.version += f"+{content.version or extra_path.stem}"  # a mapping names every file it used
     return builder.build(digest.hexdigest())

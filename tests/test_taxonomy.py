@@ -102,7 +102,7 @@ def test_extra_file_adds_n_chains_as_data() -> None:
     assert any(rule.prefer == "MH-NUCMED" for rule in taxonomy.conflict_rules)
     both = TAXONOMY_FILE.read_bytes() + EXAMPLE_N_FILE.read_bytes()
     assert taxonomy.source_hash == hashlib.sha256(both).hexdigest()
-    assert taxonomy.version == load_taxonomy(TAXONOMY_FILE).version
+    assert taxonomy.version == load_taxonomy(TAXONOMY_FILE).version + "+2026.11-n1"  # names both files
 
 
 # --- validation ------------------------------------------------------------------------------------------------
