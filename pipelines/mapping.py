@@ -84,10 +84,13 @@ def keyword_hits(keywords: tuple[str, ...], title: str, body: str) -> list[tuple
 class IndustryMapper:
     """fit() encodes the taxonomy's scope phrases; predict() adds the mapping columns to a demands frame."""
 
-    def __init__(self, taxonomy: Taxonomy, encoder: Encoder, config: MappingConfig) -> None:
+    def __init__(
+        self, taxonomy: Taxonomy, encoder: Encoder, config: MappingConfig, second: Encoder | None = None
+    ) -> None:
         self.taxonomy = taxonomy
         self.encoder = encoder
         self.config = config
+        self.second = second
 
     def fit(self) -> "IndustryMapper":
         labels = build_labels(self.taxonomy)
@@ -95,14 +98,35 @@ class IndustryMapper:
         owner = [i for i, label in enumerate(labels) for _ in label.phrases]
         self.labels_ = labels
         self.phrase_texts_ = phrases
-        self.phrase_vectors_ = self.encoder.encode(phrases)
+        if self.second is not None:
+            # e5's cosines crowd into 0.9-0.98: centring on the taxonomy's own phrases spreads them out
+            self.second_centre_ = self.second.encode(phrases).mean(axis=0)
+        self.phrase_vectors_ = self.joint_vectors(self.encoder.encode(phrases), phrases)
         self.phrase_owner_ = np.asarray(owner)
         self.industry_keywords_ = {i.id: i.keywords for i in self.taxonomy.industries}
         industries = list(self.taxonomy.industries)
-        self.industry_vectors_ = [self.encoder.encode([i.name, *i.scope]) for i in industries]
+        self.industry_vectors_ = [
+            self.joint_vectors(self.encoder.encode([i.name, *i.scope]), [i.name, *i.scope]) for i in industries
+        ]
         position = {i.id: k for k, i in enumerate(industries)}
         self.label_industry_ = np.asarray([position.get(label.industry_id, -1) for label in labels])
         return self
+
+    def joint_vectors(
+        self, vectors: np.ndarray, texts: Sequence[str] | None = None, second: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The first encoder's vectors, joined with the centred second encoder's (of `texts`, or given) so that a
+        dot product is the weighted mean of both cosines; zero rows (no body) stay zero."""
+        if self.second is None:
+            return vectors
+        if second is None:
+            second = self.second.encode(list(texts or []))
+        w = self.config.second_weight
+        centred = second - self.second_centre_
+        centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
+        joint = np.hstack([math.sqrt(1 - w) * vectors, math.sqrt(w) * centred])
+        joint[np.linalg.norm(vectors, axis=1) == 0] = 0.0
+        return np.asarray(joint / np.maximum(np.linalg.norm(joint, axis=1, keepdims=True), 1e-12), dtype=np.float32)
 
     def industry_scores(self, vectors: np.ndarray) -> np.ndarray:
         """(n, labels) best cosine with the label's industry scope phrases (outside labels: 0)."""
@@ -128,6 +152,7 @@ class IndustryMapper:
         title_vecs: np.ndarray,
         body_vecs: np.ndarray,
         learned: LearnedOpinion | None = None,
+        second_vecs: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> pd.DataFrame:
         """Add INDUSTRY_ID, INDUSTRY, CHAIN_ID, CHAIN, CONFIDENCE, INDUSTRY_CONFIDENCE, EVIDENCE, ALTERNATIVES,
         SECONDARY_CHAIN_ID, NEEDS_REVIEW, REVIEW_REASON.
@@ -135,8 +160,14 @@ class IndustryMapper:
         Input columns: NORM_TITLE, CORE_TEXT, FLAGS; vectors row-aligned with the frame, L2-normalised.
         A demand with no body (empty body vector row) is scored on its title alone. `learned`, when given, is
         the opinion of the model trained on chain leads' corrections, blended into the zero-shot probabilities.
+        `second_vecs` (title, body) of the second encoder are required when the mapper has one.
         """
         s.require_columns(demands, [s.NORM_TITLE, s.CORE_TEXT], "IndustryMapper.predict")
+        if self.second is not None:
+            if second_vecs is None:
+                raise ValueError("IndustryMapper.predict: second_vecs needed with a second encoder")
+            title_vecs = self.joint_vectors(title_vecs, second=second_vecs[0])
+            body_vecs = self.joint_vectors(body_vecs, second=second_vecs[1])
         t_sim, t_arg = self.semantic_scores(title_vecs)
         b_sim, b_arg = self.semantic_scores(body_vecs)
         has_body = (np.linalg.norm(body_vecs, axis=1) > 0)[:, None]

@@ -85,3 +85,61 @@ def test_an_n_chain_is_a_data_edit() -> None:
     extended = load_taxonomy(base, [base.parent / "example-n-chains.yaml"])
     labels = {label.chain_id for label in build_labels(extended)}
     assert {"EM-LOWALT", "MH-NUCMED"} <= labels
+
+
+# --- optional second encoder -----------------------------------------------------------------------------------
+class _Shifted:
+    """A second encoder whose cosines crowd near 1 (like e5's): the fake's vectors plus a large shared offset."""
+
+    name = "shifted@1"
+
+    def __init__(self) -> None:
+        from tests.fakes import HashEncoder
+
+        self.inner = HashEncoder()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        v = self.inner.encode(texts) + 3.0 / np.sqrt(64)
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_joint_vectors_average_both_cosines_after_centring_and_keep_empty_bodies_empty(taxonomy: Taxonomy) -> None:
+    from tests.fakes import HashEncoder
+
+    second = _Shifted()
+    mapper = IndustryMapper(taxonomy, HashEncoder(), MappingConfig(second_weight=0.3), second).fit()
+    texts = ["钒电池电解液制备", "白酒窖泥微生物", ""]
+    first = HashEncoder().encode(texts)
+    first[2] = 0.0
+    joint = mapper.joint_vectors(first, texts)
+    assert np.allclose(np.linalg.norm(joint[:2], axis=1), 1, atol=1e-5) and not joint[2].any()
+    raw = second.encode(texts[:2])
+    assert raw[0] @ raw[1] > 0.85  # crowded before centring...
+    centred = raw - mapper.second_centre_
+    centred /= np.linalg.norm(centred, axis=1, keepdims=True)
+    expected = 0.7 * float(first[0] @ first[1]) + 0.3 * float(centred[0] @ centred[1])
+    assert float(joint[0] @ joint[1]) == pytest.approx(expected, abs=1e-5)  # ...a weighted mean of cosines after
+    assert joint.shape[1] == 64 + 64 and mapper.phrase_vectors_.shape[1] == 128
+
+
+def test_a_mapper_with_a_second_encoder_needs_its_vectors(taxonomy: Taxonomy) -> None:
+    from tests.fakes import HashEncoder
+
+    frame = normalize_demands(pd.DataFrame({s.TITLE: ["钒电池"], s.TEXT: ["电解液"]}), NormalizeConfig())
+    vecs = HashEncoder().encode(["钒电池"])
+    mapper = IndustryMapper(taxonomy, HashEncoder(), MappingConfig(), _Shifted()).fit()
+    with pytest.raises(ValueError, match="second_vecs"):
+        mapper.predict(frame, vecs, vecs)
+    second = _Shifted().encode(["钒电池"])
+    out = mapper.predict(frame, vecs, vecs, None, (second, second))
+    assert taxonomy.is_valid(out.loc[0, s.INDUSTRY_ID], out.loc[0, s.CHAIN_ID])
+
+
+def test_the_e5_encoder_runs_offline_from_its_package() -> None:
+    from pipelines.embed import E5Encoder
+
+    encoder = E5Encoder()
+    vectors = encoder.encode(["全钒液流电池电解液", "钒电池储能电解液", "浓香型白酒酿造"])
+    assert vectors.shape == (3, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    assert encoder.name.startswith("e5-small-4bit@")
