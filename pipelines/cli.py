@@ -134,3 +134,7 @@ def remap(db_url: str | None, config_file: Path | None, call_id: str | None, qui
 from .cli_review import review  # noqa: E402  (registered last: cli_review needs nothing from this module)
 
 main.add_command(review)
+
+from .cli_audit import audit  # noqa: E402
+
+main.add_command(audit)
