@@ -55,4 +55,6 @@ def link_recurring(frame: pd.DataFrame, in_call: np.ndarray, order: Mapping[str,
                 f"{call}：{'、'.join(dict.fromkeys(e for e in rows['_enterprise'] if e)) or '（未填企业）'}"
                 for call, rows in asked.groupby(s.CALL_ID, sort=False)
             )
-    return frame.assign(**{LINKED_DEMAND_ID: linked, FIRST_CALL: first_call, RECURRING: linked != "", HISTORY: history})
+    out = frame.copy()
+    out[LINKED_DEMAND_ID], out[FIRST_CALL], out[RECURRING], out[HISTORY] = linked, first_call, linked != "", history
+    return out
