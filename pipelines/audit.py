@@ -23,6 +23,7 @@ KIND_LABELS = {
     "confirmation": "人工确认",
     "conflict": "更正分歧（待仲裁）",
     "mapper_model": "映射模型更新",
+    "staff_decision": "清单审核决定（人工）",
 }
 FIELD_LABELS = {
     s.INDUSTRY_ID: "所属产业",
@@ -31,6 +32,7 @@ FIELD_LABELS = {
     s.CLUSTER_ID: "聚类",
     s.CLUSTER_GROUP: "聚类组",
     "model_version": "映射模型版本",
+    s.ENTRY_ID: "清单条目",
 }
 ACTOR_LABELS = {"pipeline": "系统（自动）"}
 

@@ -138,3 +138,7 @@ main.add_command(review)
 from .cli_audit import audit  # noqa: E402
 
 main.add_command(audit)
+
+from .cli_decisions import decisions  # noqa: E402
+
+main.add_command(decisions)

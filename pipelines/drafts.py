@@ -12,7 +12,10 @@ _KIND_BY_PREFIX = {"C": "cluster", "G": "duplicate_group", "S": "single"}
 
 
 def entry_ids(demands: pd.DataFrame) -> pd.Series:
-    """Each demand's draft entry: its cluster, else its duplicate group, else itself ("S" + id hex)."""
+    """Each demand's draft entry: the ENTRY_ID staff decisions gave it (see `decisions`), else its cluster, else its
+    duplicate group, else itself ("S" + id hex)."""
+    if s.ENTRY_ID in demands.columns:
+        return demands[s.ENTRY_ID].astype(str)
     single = "S" + demands[s.DEMAND_ID].str[1:]
     group = demands[s.DUPLICATE_GROUP].fillna("").where(lambda g: g != "", single)
     return demands[s.CLUSTER_ID].fillna("").where(lambda c: c != "", group)

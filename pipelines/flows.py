@@ -25,6 +25,7 @@ from . import schema as s
 from .cluster import cluster_demands, nearest_clusters
 from .continuity import IN_CALL, PRIOR, carry_earlier_ids, changed_context, with_library
 from .corrections import apply_human_decisions
+from .decisions import WITHDRAWN, apply_staff_decisions, decorate_drafts
 from .dedup import detect_pairs, group_duplicates
 from .drafts import build_clusters, build_drafts
 from .embed import Encoder, demand_vectors, make_encoder, make_second_encoder
@@ -209,7 +210,10 @@ def consolidate_call(
         frame = nearest_clusters(frame, vectors[2])
         demands = frame[frame[IN_CALL]].drop(columns=[IN_CALL, *PRIOR.values()]).reset_index(drop=True)
         demands = apply_human_decisions(demands, library.human_mappings(), taxonomy)  # human decisions win
-        drafts = st.run("需求清单", drafts_task, demands)
+        staff = library.staff_decisions()
+        demands = apply_staff_decisions(demands, staff)  # splits, merges and withdrawals hold
+        listed = demands[demands[s.DEMAND_STATUS] != WITHDRAWN]
+        drafts = decorate_drafts(st.run("需求清单", drafts_task, listed), staff)
         clusters = clusters_task(demands)
         run_id = library.start_run(call_id, config_hash(config), taxonomy.version, encoder.name)
         try:

@@ -269,6 +269,27 @@ def _apply_v4(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _define_v5(md: sa.MetaData) -> None:
+    """Version 5: staff decisions on draft-list entries (accept, reject, merge, split, retitle, withdraw)."""
+    sa.Table(
+        "entry_decisions",
+        md,
+        sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column(s.ENTRY_ID, sa.Text, nullable=False, index=True),
+        sa.Column("action", sa.Text, nullable=False),
+        *(sa.Column(c, sa.Text) for c in ("target", "demand_ids", "new_title", "members", REVIEWER, "reason")),
+        sa.Column(s.SOURCE_FILE, sa.Text),
+        sa.Column(s.SOURCE_ROW, sa.Integer),
+        sa.Column(AT, sa.Text, nullable=False),
+    )
+
+
+def _apply_v5(conn: Connection) -> None:
+    md = sa.MetaData(naming_convention=NAMING)
+    _define_v5(md)
+    md.create_all(conn)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -281,6 +302,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "corrections, human_mapping", _apply_v2),
     Migration(3, "demands.cluster_group, cluster_group_label", _apply_v3),
     Migration(4, "mapper_models", _apply_v4),
+    Migration(5, "entry_decisions", _apply_v5),
 )
 
 # the current schema (every migration applied), used to build queries
@@ -290,6 +312,7 @@ _define_v1(METADATA)
 _define_v2(METADATA)
 _define_v3(METADATA)
 _define_v4(METADATA)
+_define_v5(METADATA)
 CALLS = METADATA.tables["calls"]
 RUNS = METADATA.tables["runs"]
 DEMANDS = METADATA.tables["demands"]
@@ -298,6 +321,7 @@ EVENTS = METADATA.tables["events"]
 CORRECTIONS = METADATA.tables["corrections"]
 HUMAN_MAPPING = METADATA.tables["human_mapping"]
 MAPPER_MODELS = METADATA.tables["mapper_models"]
+ENTRY_DECISIONS = METADATA.tables["entry_decisions"]
 
 
 def applied_versions(engine: Engine) -> list[int]:

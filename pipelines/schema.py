@@ -63,6 +63,9 @@ CLUSTER_GROUP_LABEL = "cluster_group_label"  # the group's distinctive terms (c-
 
 NONE = "NONE"
 
+ENTRY_ID = "entry_id"  # the cluster id, or the duplicate group id, or "S" + demand hex for a singleton
+DEMAND_STATUS = "demand_status"  # "withdrawn" when staff withdrew the demand, else ""
+
 DEMANDS_EXPORT_COLUMNS = [
     DEMAND_ID,
     EXTERNAL_ID,
@@ -100,6 +103,8 @@ DEMANDS_EXPORT_COLUMNS = [
     NEAREST_CLUSTER_SIMILARITY,
     CLUSTER_GROUP,
     CLUSTER_GROUP_LABEL,
+    ENTRY_ID,  # the draft-list entry after staff decisions (split / merge)
+    DEMAND_STATUS,
 ]
 
 CLUSTERS_EXPORT_COLUMNS = [
@@ -139,7 +144,6 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], where: str) -> Non
 
 
 # --- draft demand list (one row per condensed entry) -----------------------------------------------
-ENTRY_ID = "entry_id"  # the cluster id, or the duplicate group id, or "S" + demand hex for a singleton
 DRAFT_COLUMNS = [
     ENTRY_ID,
     INDUSTRY_ID,

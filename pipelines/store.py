@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from . import migrations as m
 from . import schema as s
 from .corrections import keep_human_decisions
+from .decision_store import DecisionsMixin
 from .errors import ConfigError
 from .model_store import ModelsMixin
 from .review_store import CorrectionsMixin
@@ -44,7 +45,7 @@ class _Plan:
     unchanged: int = 0
 
 
-class Library(CorrectionsMixin, ModelsMixin):
+class Library(CorrectionsMixin, ModelsMixin, DecisionsMixin):
     """The demand library at a database URL: `Library.open(url)`, `close()` (or `with`); review loop: the mixin."""
 
     def __init__(self, url: str) -> None:

@@ -27,7 +27,7 @@ from .safe import is_missing, safe_text
 
 OUTSIDE = "六大产业之外"
 INDUSTRY_ORDER = ("电子信息", "装备制造", "食品轻纺", "能源化工", "先进材料", "医药健康", OUTSIDE)
-REVIEW_CHOICES = ("采纳", "不采纳", "合并", "拆分", "待定")
+REVIEW_CHOICES = ("采纳", "不采纳", "合并", "拆分", "改标题", "撤回", "待定")  # read back by pipelines.decisions
 ENTRY_KIND_LABELS = {"cluster": "聚类", "duplicate_group": "重复组", "single": "单条"}
 DUPLICATE_KIND_LABELS = {"exact": "完全重复", "near": "近似重复", "reworded": "改写重复"}
 README_SHEET, DETAIL_SHEET, QUARANTINE_SHEET = "说明", "需求明细", "隔离记录"
@@ -67,10 +67,14 @@ DRAFT_SHEET_COLUMNS = (
     Col("needs_review_count", "待复核条数", 10),
     Col("member_ids", "成员需求编号", 30),
     Col(s.CLUSTER_GROUP, "上层群组编号", 20),
+    Col("entry_status", "审核状态", 12),
+    Col("staff_note", "审核记录", 30),
 )
 REVIEWER_COLUMNS = (
     Col(None, "审核意见", 12),
     Col(None, "合并至条目", 20),
+    Col(None, "涉及需求编号", 24),  # 拆分 / 撤回: the member demand ids, ";"-separated
+    Col(None, "新标题", 30),  # 改标题
     Col(None, "审核人", 10),
     Col(None, "备注", 30),
 )
@@ -195,7 +199,10 @@ def _fill_readme(
         ["如何填写"],
         ["审核意见：在下拉列表中选择 " + " / ".join(REVIEW_CHOICES) + "。"],
         ["合并至条目：审核意见为“合并”时，填写目标条目的“条目编号”。"],
-        ["审核人：填写审核人姓名；备注：其他说明，如拆分方式、修改后的标题等。"],
+        ["涉及需求编号：审核意见为“拆分”（拆出单列）或“撤回”（撤回需求）时，填写该条目中需求的编号，多个用分号分隔。"],
+        ["新标题：审核意见为“改标题”时填写。"],
+        ["审核人：必填。备注：不采纳、合并、拆分、撤回须写明理由。"],
+        ["填好后导入：ningliang decisions import 本文件.xlsx；无效的行逐行说明原因且不生效，重复导入不会重复记录。"],
         ["其余各列由系统生成，请勿修改；“成员需求编号”可在“需求明细”表中查到每条原始需求。"],
         ["以 = + - @ 等字符开头的内容前已加 ' 号，防止被当作公式执行；本工作簿不含公式，合计均为数值。"],
     ]
