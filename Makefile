@@ -38,5 +38,8 @@ test: lint typecheck unit
 eval: $(STAMP)
 	$(BIN)/python benchmarks/evaluate.py
 
+eval-mapping: $(STAMP)  # mapper on the labelled dev demands + learning curve through `review import`
+	$(BIN)/python benchmarks/evaluate_mapping.py
+
 clean:
 	rm -rf $(VENV) .prefect .mypy_cache .ruff_cache .pytest_cache
