@@ -131,6 +131,27 @@ def remap(db_url: str | None, config_file: Path | None, call_id: str | None, qui
         click.echo(f"批次 {call}：运行记录 {run_id}")
 
 
+@main.command()
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="输出文件（.xlsx）")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML 配置文件（含分类文件路径）")
+def template(out: Path, config_file: Path | None) -> None:
+    """生成空白的需求征集表（含市州、产业、产业链、合作方式下拉选项与填表说明），用于下一批次征集。"""
+    from .settings import load_config
+    from .taxonomy import load_taxonomy
+    from .template import write_template
+
+    if out.suffix.lower() != ".xlsx":
+        _fail(f"输出文件应以 .xlsx 结尾：{out}")
+    try:
+        config = load_config(config_file)
+        write_template(out, load_taxonomy(config.mapping.taxonomy, config.mapping.extra_taxonomies))
+    except NingliangError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"无法写入 {out}：{exc.strerror or exc}")
+    click.echo(f"已生成空白需求征集表：{out}")
+
+
 from .cli_review import review  # noqa: E402  (registered last: cli_review needs nothing from this module)
 
 main.add_command(review)

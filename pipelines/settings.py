@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
-from .paths import MODELS_DIR, STOPWORDS_FILE, TAXONOMY_FILE, USER_DICT_FILE
+from .paths import DATA_DIR, MODELS_DIR, STOPWORDS_FILE, TAXONOMY_FILE, USER_DICT_FILE
 
 
 class _Frozen(BaseModel):
@@ -114,6 +114,12 @@ class StoreConfig(_Frozen):
     url: str = ""  # empty: DEFAULT_DB_URL
 
 
+class ScoringConfig(_Frozen):
+    rubric: Path = Field(
+        DATA_DIR / "rubric" / "scoring.yaml", description="评分规则文件: weights, steps and caps of the entry scores"
+    )
+
+
 class PipelineConfig(_Frozen):
     ingest: IngestConfig = IngestConfig()
     normalize: NormalizeConfig = NormalizeConfig()
@@ -122,6 +128,7 @@ class PipelineConfig(_Frozen):
     dedup: DedupConfig = DedupConfig()
     mapping: MappingConfig = MappingConfig()
     cluster: ClusterConfig = ClusterConfig()
+    scoring: ScoringConfig = ScoringConfig()
 
 
 def load_config(path: Path | None) -> PipelineConfig:
