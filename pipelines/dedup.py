@@ -151,8 +151,8 @@ def pair_features(
 ) -> pd.DataFrame:
     """The candidate pairs detect_pairs judges, with every feature it reads (FEATURE_COLUMNS): for fitting."""
     t = _texts(demands, config)
-    rows = [{"demand_a": t.ids[f.a], "demand_b": t.ids[f.b]} | {k: getattr(_with_conflict(t, f), k) for k in
-            FEATURE_COLUMNS} for f in _features(t, config, vectors, encoder)]  # fmt: skip
+    rows = [{"demand_a": t.ids[f.a], "demand_b": t.ids[f.b]} | {k: getattr(_with_conflict(t, _with_terms(t, f)), k)
+            for k in FEATURE_COLUMNS} for f in _features(t, config, vectors, encoder)]  # fmt: skip
     return pd.DataFrame(rows, columns=["demand_a", "demand_b", *FEATURE_COLUMNS])
 
 
@@ -210,6 +210,14 @@ def _cheap_features(t: _Texts, a: int, b: int, cosine: float | None, config: Ded
         return f  # neither a copy, nor the same sentences reordered, nor a re-post candidate: nothing to read
     if f.jaccard >= _LEXICAL_FLOOR or sentences:
         f.lexical = lexical_alignment(t.sentence_bigrams(a), t.sentence_bigrams(b))
+    if f.jaccard >= config.near_threshold or f.lexical >= config.same_sentences or not reworded:
+        return f  # a copy (its terms are read when it is recorded) or no candidate at all
+    return _with_terms(t, f)
+
+
+def _with_terms(t: _Texts, f: _Pair) -> _Pair:
+    """Term, title-term and number agreement."""
+    a, b = f.a, f.b
     f.overlap, f.shared = t.stats.overlap(t.tokens[a], t.tokens[b])
     f.title_overlap = t.stats.overlap(t.titles[a], t.titles[b])[0]
     union = t.numbers[a] | t.numbers[b]
@@ -271,6 +279,7 @@ def _judge(t: _Texts, f: _Pair, config: DedupConfig) -> dict[str, object] | None
         return _pair(t, a, b, "exact", "merged", 1.0, f.cosine, 0.0, [], [], "规范化后正文完全相同")
     if f.jaccard >= config.near_threshold or f.lexical >= config.same_sentences:
         rule, evidence = "near", ""
+        _with_terms(t, f)
     elif _is_reworded_candidate(f, config):
         probability, evidence = _reworded_probability(f, config)
         if probability < config.reworded_probability:
