@@ -135,7 +135,8 @@ def dimension_items(rule: Dimension, sig: EntrySignals) -> list[Item]:
     if sig.months is not None:
         step = next((st for st in rule.deadline if sig.months <= st.within_months), None)
         if step is not None:
-            items.append((f"截止期 {step.within_months:g} 个月内（“{sig.deadline_text}”）", step.points))
+            passed = "，已过" if sig.months <= 0 else ""  # a passed deadline still states an urgent need
+            items.append((f"截止期 {step.within_months:g} 个月内（“{sig.deadline_text}”{passed}）", step.points))
     if sig.funding > 0:
         fund = next((st for st in rule.funding if sig.funding >= st.at_least), None)
         if fund is not None:

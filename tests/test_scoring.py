@@ -126,6 +126,8 @@ def test_evidence_lists_every_signal_with_its_points() -> None:
         demand(3, "C1", **{s.FUNDING: 50.0, s.CREDIT_CODE: code, "linked_demand_id": "Dffff000000000000"}),
     ]
     entry = scored_of(rows, rubric).iloc[0]
+    late = scored_of([demand(4, **{s.DEADLINE: "2026年3月"})], rubric).iloc[0][EVIDENCE_OF["urgency"]]
+    assert late == "紧迫度 44：截止期 6 个月内（“2026年3月”，已过） +40；1 家企业 +4"
     assert entry[SCORE_OF["urgency"]] == 68  # 40 + 20 + 2 enterprises × 4
     assert entry[EVIDENCE_OF["urgency"]] == "紧迫度 68：截止期 6 个月内（“2027年5月”） +40；文中“急需” +20；2 家企业 +8"
     assert entry[EVIDENCE_OF["difficulty"]] == (
