@@ -86,6 +86,9 @@ def build_drafts(demands: pd.DataFrame) -> pd.DataFrame:
                 "confidence": round(float(members[s.CONFIDENCE].mean()), 4),
                 "needs_review_count": int(members[s.NEEDS_REVIEW].sum()),
                 "member_ids": ";".join(sorted(members[s.DEMAND_ID])),
+                "recurring_members": int(members[s.RECURRING].fillna(False).astype(bool).sum())
+                if s.RECURRING in members
+                else 0,
                 **_group_of(members),
             }
         )

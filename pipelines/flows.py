@@ -34,6 +34,7 @@ from .ingest import IngestResult, ingest_files
 from .learned_mapping import CorrectionModel, features, model_version, training_set
 from .mapping import MAPPING_COLUMNS, IndustryMapper
 from .normalize import normalize_demands
+from .recurrence import call_order, link_recurring
 from .report import ReportBundle, write_manifest, write_outputs
 from .segment import Segmenter, segment_demands
 from .settings import PipelineConfig
@@ -208,6 +209,7 @@ def consolidate_call(
         frame = st.run("相似聚类", cluster_task, frame, vectors[2], config.cluster)
         frame, merges = continuity_task(frame, config)
         frame = nearest_clusters(frame, vectors[2])
+        frame = link_recurring(frame, frame[IN_CALL].to_numpy(), call_order(library.runs(), call_id))
         demands = frame[frame[IN_CALL]].drop(columns=[IN_CALL, *PRIOR.values()]).reset_index(drop=True)
         demands = apply_human_decisions(demands, library.human_mappings(), taxonomy)  # human decisions win
         staff = library.staff_decisions()

@@ -2,8 +2,8 @@
 
 Logistic regression on the demand's sentence vectors (title and body) and its hashed segmented terms. It only knows
 the answers humans have given, so it never replaces the zero-shot mapper: its probabilities are blended in with a
-weight that grows with the number of decisions it learned from (n / (n + half_weight), capped), and every blended
-demand says so in its evidence.
+weight (an exponent in a product of experts) that grows with the number of decisions it learned from
+(n / (n + half_weight), capped), and every blended demand says so in its evidence.
 
 The fitted model belongs to the library it learned from: `to_bytes` / `from_bytes` give a plain numpy archive (no
 pickle, so a library file cannot carry code) that the library stores under the model's version, a hash of what it
@@ -118,19 +118,18 @@ class LearnedBlend:
     weight: float
 
     def blend(self, probs: np.ndarray, labels: Sequence[Label]) -> np.ndarray:
-        """(1 - w) * zero-shot + w * learned; a class standing for several labels (the outside prototypes share
-        NONE/NONE) is shared among them in proportion to their zero-shot probabilities."""
+        """A product of experts: zero-shot x learned ** w, renormalised. A linear mixture would flatten every
+        confidence (the learned model spreads its probability over many answers after few decisions), so staff
+        could no longer trust the high band; the product keeps the zero-shot spread and moves the answers the
+        learned model favours. A label it never saw gets a floor (1 / (10 x its classes)); a class standing for
+        several labels (the outside prototypes share NONE/NONE) gives each of them its probability."""
         keys = [label_key(label.industry_id, label.chain_id) for label in labels]
-        learned = np.zeros_like(probs)
+        floor = 1.0 / (10 * len(self.model.classes))
+        learned = np.full_like(probs, floor)
         for c, key in enumerate(self.model.classes):
             cols = [j for j, k in enumerate(keys) if k == key]
-            if not cols:
-                continue  # a chain since removed from the taxonomy
-            share = probs[:, cols] + 1e-12
-            learned[:, cols] = self.proba[:, [c]] * share / share.sum(axis=1, keepdims=True)
-        total = learned.sum(axis=1, keepdims=True)
-        learned = np.divide(learned, total, out=np.zeros_like(learned), where=total > 0)
-        mixed = (1 - self.weight) * probs + self.weight * learned
+            learned[:, cols] = self.proba[:, [c]] + floor  # no columns: a chain since removed from the taxonomy
+        mixed = probs * learned**self.weight
         return np.asarray(mixed / mixed.sum(axis=1, keepdims=True))
 
     def evidence(self, row: int) -> str:

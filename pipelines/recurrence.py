@@ -12,10 +12,7 @@ import pandas as pd
 
 from . import schema as s
 
-LINKED_DEMAND_ID = "linked_demand_id"  # the first submitted earlier demand of the same need ("" if none)
-FIRST_CALL = "first_call"  # that demand's call
-RECURRING = "recurring"  # bool: the need was raised in an earlier call
-HISTORY = "history"  # "call：enterprise、enterprise；call：..." in call order, this call included
+LINKED_DEMAND_ID, FIRST_CALL, RECURRING, HISTORY = s.LINKED_DEMAND_ID, s.FIRST_CALL, s.RECURRING, s.HISTORY
 RECURRENCE_COLUMNS = (LINKED_DEMAND_ID, FIRST_CALL, RECURRING, HISTORY)
 
 

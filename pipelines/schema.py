@@ -65,6 +65,10 @@ NONE = "NONE"
 
 ENTRY_ID = "entry_id"  # the cluster id, or the duplicate group id, or "S" + demand hex for a singleton
 DEMAND_STATUS = "demand_status"  # "withdrawn" when staff withdrew the demand, else ""
+LINKED_DEMAND_ID = "linked_demand_id"  # the first submitted earlier demand of the same need ("" if none)
+FIRST_CALL = "first_call"  # that demand's call
+RECURRING = "recurring"  # bool: the need was raised in an earlier call
+HISTORY = "history"  # "call：enterprise、...；call：..." every call and enterprise that asked, this call included
 
 DEMANDS_EXPORT_COLUMNS = [
     DEMAND_ID,
@@ -105,6 +109,10 @@ DEMANDS_EXPORT_COLUMNS = [
     CLUSTER_GROUP_LABEL,
     ENTRY_ID,  # the draft-list entry after staff decisions (split / merge)
     DEMAND_STATUS,
+    LINKED_DEMAND_ID,
+    FIRST_CALL,
+    RECURRING,
+    HISTORY,
 ]
 
 CLUSTERS_EXPORT_COLUMNS = [
@@ -162,6 +170,7 @@ DRAFT_COLUMNS = [
     "confidence",  # mean chain confidence of members in [0, 1]
     "needs_review_count",
     "member_ids",  # ";"-joined demand ids
+    "recurring_members",  # members raised in an earlier call (see recurrence)
     CLUSTER_GROUP,  # the coarser group (cluster of clusters) the entry's members lie in, "" when none
     CLUSTER_GROUP_LABEL,
 ]

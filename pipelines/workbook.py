@@ -67,6 +67,7 @@ DRAFT_SHEET_COLUMNS = (
     Col("needs_review_count", "待复核条数", 10),
     Col("member_ids", "成员需求编号", 30),
     Col(s.CLUSTER_GROUP, "上层群组编号", 20),
+    Col("recurring_members", "往期已提出条数", 10),
     Col("entry_status", "审核状态", 12),
     Col("staff_note", "审核记录", 30),
 )

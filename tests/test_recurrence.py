@@ -1,10 +1,17 @@
 """Needs raised again across calls are linked to the first submitted earlier demand."""
 
+import csv
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipelines import schema as s
+from pipelines.flows import consolidate_call
 from pipelines.recurrence import FIRST_CALL, HISTORY, LINKED_DEMAND_ID, RECURRING, call_order, link_recurring
+from pipelines.settings import EmbedConfig, PipelineConfig
+from pipelines.store import Library
 
 
 def _frame() -> tuple[pd.DataFrame, np.ndarray]:
@@ -51,3 +58,51 @@ def test_call_order_follows_first_runs_and_puts_a_new_call_last() -> None:
     assert call_order(runs, "new") == {"b": 0, "a": 1, "new": 2}
     assert call_order(runs, "b") == {"b": 0, "a": 1}
     assert call_order(runs.iloc[0:0], "x") == {"x": 0}
+
+
+# --- end to end: two calls on one library ----------------------------------------------------------------------
+def _call(tmp_path: Path, name: str, rows: list[tuple[str, str, str]]) -> Path:
+    path = tmp_path / f"{name}.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["需求编号", "需求名称", "需求描述", "企业名称"])
+        writer.writerows(rows)
+    return path
+
+
+def _run(tmp_path: Path, source: Path, call: str, out: str) -> pd.DataFrame:
+    config = PipelineConfig(embed=EmbedConfig(cache_dir=tmp_path / "cache"))
+    consolidate_call([source], call, tmp_path / out, f"sqlite:///{tmp_path / 'lib.sqlite'}", config, echo=False)
+    return pd.read_csv(tmp_path / out / "demands.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+FIRST = [
+    ("A1", "高镍三元正极材料包覆改性技术", "开发高镍三元正极材料表面包覆工艺，循环寿命≥2000次。", "甲公司"),
+    ("A2", "白酒窖池温度智能监测系统", "对浓香型白酒窖池发酵温度进行实时监测，测温精度±0.5℃。", "乙公司"),
+]
+SECOND = [
+    ("B1", "高镍三元正极材料包覆改性技术", "开发高镍三元正极材料表面包覆工艺，循环寿命≥2000次。", "丙公司"),
+    ("B2", "中药配方颗粒质量标准研究", "建立中药配方颗粒特征图谱与含量测定方法。", "丁公司"),
+]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_second_call_links_its_re_posts_and_re_running_the_first_changes_nothing(tmp_path: Path) -> None:
+    first = _run(tmp_path, _call(tmp_path, "c1", FIRST), "c1", "a")
+    assert not (first[RECURRING] == "true").any()
+    second = _run(tmp_path, _call(tmp_path, "c2", SECOND), "c2", "b").set_index(s.EXTERNAL_ID)
+    original = first.set_index(s.EXTERNAL_ID).loc["A1", s.DEMAND_ID]
+    assert second.loc["B1", [LINKED_DEMAND_ID, FIRST_CALL, RECURRING]].tolist() == [original, "c1", "true"]
+    assert second.loc["B1", HISTORY] == "c1：甲公司；c2：丙公司"
+    assert second.loc["B2", [LINKED_DEMAND_ID, RECURRING]].tolist() == ["", "false"]
+    drafts = pd.read_excel(tmp_path / "b" / "draft_list.xlsx", sheet_name=None)
+    rows = pd.concat([f for f in drafts.values() if "条目编号" in f.columns])
+    assert rows["往期已提出条数"].fillna(0).astype(int).sum() == 1
+    with Library.open(f"sqlite:///{tmp_path / 'lib.sqlite'}") as library:
+        before = library.demands().set_index(s.DEMAND_ID)[[s.DUPLICATE_GROUP, s.CLUSTER_ID, s.CHAIN_ID]]
+    again = _run(tmp_path, _call(tmp_path, "c1", FIRST), "c1", "c")
+    assert not (again[RECURRING] == "true").any()  # an earlier call never links to a later one
+    assert again[s.DEMAND_ID].tolist() == first[s.DEMAND_ID].tolist()
+    with Library.open(f"sqlite:///{tmp_path / 'lib.sqlite'}") as library:
+        after = library.demands().set_index(s.DEMAND_ID)[[s.DUPLICATE_GROUP, s.CLUSTER_ID, s.CHAIN_ID]]
+    assert after.equals(before)

@@ -276,8 +276,13 @@ DRAFT_HEADERS = [
     "待复核条数",
     "成员需求编号",
     "上层群组编号",
+    "往期已提出条数",
+    "审核状态",
+    "审核记录",
     "审核意见",
     "合并至条目",
+    "涉及需求编号",
+    "新标题",
     "审核人",
     "备注",
 ]
@@ -317,7 +322,7 @@ def test_industry_sheet_rows_headers_and_review_columns(workbook: openpyxl.Workb
     assert c1[3] == "聚类" and c1[4] == "'" + HYPERLINK
     assert c1[7] == 2 and isinstance(c1[7], int)
     assert isinstance(c1[13], float)
-    assert all(v is None for v in c1[17:])  # reviewer columns empty
+    assert all(v is None for v in c1[DRAFT_HEADERS.index("审核状态") :])  # status and reviewer columns empty
     assert ws.freeze_panes == "A2"
     assert ws.column_dimensions["E"].width > ws.column_dimensions["G"].width
 
@@ -341,10 +346,11 @@ def test_review_drop_down_on_every_industry_sheet(workbook: openpyxl.Workbook) -
         assert len(validations) == 1
         dv = validations[0]
         assert dv.type == "list"
-        assert all(choice in dv.formula1 for choice in ["采纳", "不采纳", "合并", "拆分", "待定"])
-        assert ws["R1"].value == "审核意见"
-        assert all(f"R{r}" in dv.sqref for r in range(2, ws.max_row + 1))
-        assert "R1" not in dv.sqref
+        assert all(choice in dv.formula1 for choice in ["采纳", "不采纳", "合并", "拆分", "改标题", "撤回", "待定"])
+        col = openpyxl.utils.get_column_letter(DRAFT_HEADERS.index("审核意见") + 1)
+        assert ws[f"{col}1"].value == "审核意见"
+        assert all(f"{col}{r}" in dv.sqref for r in range(2, ws.max_row + 1))
+        assert f"{col}1" not in dv.sqref
 
 
 def test_readme_sheet_counts_are_values(workbook: openpyxl.Workbook) -> None:
