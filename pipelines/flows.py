@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,11 +23,12 @@ from prefect.cache_policies import NO_CACHE
 from . import __version__
 from . import schema as s
 from .cluster import cluster_demands, nearest_clusters
+from .completeness import flag_incomplete, return_list
 from .continuity import IN_CALL, PRIOR, carry_earlier_ids, changed_context, with_library
 from .corrections import apply_human_decisions
 from .decisions import WITHDRAWN, apply_staff_decisions, decorate_drafts
 from .dedup import detect_pairs, group_duplicates
-from .drafts import build_clusters, build_drafts
+from .drafts import build_clusters, build_drafts, entry_ids
 from .embed import Encoder, demand_vectors, make_encoder, make_second_encoder
 from .errors import NoAcceptedRowsError
 from .ingest import IngestResult, ingest_files
@@ -36,6 +37,7 @@ from .mapping import MAPPING_COLUMNS, IndustryMapper
 from .normalize import normalize_demands
 from .recurrence import call_order, link_recurring
 from .report import ReportBundle, write_manifest, write_outputs
+from .scoring import SCORE_RANK, load_rubric, score_entries
 from .segment import Segmenter, segment_demands
 from .settings import PipelineConfig
 from .store import Library
@@ -133,6 +135,18 @@ def map_call_rows(
     return out.assign(**{s.NEEDS_REVIEW: out[s.NEEDS_REVIEW].fillna(False).astype(bool)})
 
 
+def score_drafts(drafts: pd.DataFrame, members: pd.DataFrame, config: PipelineConfig, as_of: date) -> pd.DataFrame:
+    """Score and rank the entries with the rubric (evidence per dimension), ordered by chain then rank."""
+    scored = score_entries(drafts, members, load_rubric(config.scoring.rubric), entry_ids(members), as_of=as_of)
+    return scored.sort_values([s.INDUSTRY_ID, s.CHAIN_ID, SCORE_RANK, s.ENTRY_ID], kind="stable", ignore_index=True)
+
+
+def call_date(runs: pd.DataFrame) -> date:
+    """The call's date for deadlines: its first run's day (re-runs score alike), today for a new call."""
+    started = runs["started_at"].dropna().astype(str) if len(runs) else pd.Series(dtype=str)
+    return date.fromisoformat(started.min()[:10]) if len(started) else datetime.now(UTC).date()
+
+
 def mapper_name(model: CorrectionModel | None, config: PipelineConfig) -> str:
     """What mapped the call, for the manifest and the run record."""
     second = config.mapping.second_encoder
@@ -161,6 +175,7 @@ def save_to_library(
 
 learn_task = _task(learn_from_decisions, "learn-from-decisions")
 map_task = _task(map_call_rows, "map")
+score_task = _task(score_drafts, "score")
 continuity_task = _task(keep_earlier_ids, "continuity")
 library_task = _task(save_to_library, "library", retries=2)
 
@@ -216,6 +231,8 @@ def consolidate_call(
         demands = apply_staff_decisions(demands, staff)  # splits, merges and withdrawals hold
         listed = demands[demands[s.DEMAND_STATUS] != WITHDRAWN]
         drafts = decorate_drafts(st.run("需求清单", drafts_task, listed), staff)
+        drafts = score_task(drafts, listed, config, call_date(library.runs(call_id)))
+        demands = flag_incomplete(demands)
         clusters = clusters_task(demands)
         run_id = library.start_run(call_id, config_hash(config), taxonomy.version, encoder.name)
         try:
@@ -229,8 +246,9 @@ def consolidate_call(
                 pairs["demand_a"].isin(demands[s.DEMAND_ID]) | pairs["demand_b"].isin(demands[s.DEMAND_ID])
             ]
             bundle = ReportBundle(
-                call_id, demands, clusters, drafts, ingested.quarantine, ingested.files, manifest, call_pairs
-            )
+                call_id, demands, clusters, drafts, ingested.quarantine, ingested.files, manifest, call_pairs,
+                return_list(demands),
+            )  # fmt: skip
             outputs = st.run("生成报告", report_task, bundle, out_dir)
             manifest["stage_seconds"] = st.seconds
             write_manifest(manifest, outputs["manifest.json"])

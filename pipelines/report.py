@@ -23,8 +23,9 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from . import schema as s
+from .completeness import RETURN_LIST_HEADERS
 from .safe import is_missing, safe_text
-from .workbook import DUPLICATE_KIND_LABELS, industry_of, industry_rank, write_workbook
+from .workbook import DUPLICATE_KIND_LABELS, industry_of, industry_rank, write_return_list, write_workbook
 
 # columns of ReportBundle.files: one row per input file
 FILES_COLUMNS = s.FILES_COLUMNS
@@ -33,6 +34,7 @@ FILE_ROWS_READ = FILES_COLUMNS[2]
 DEMANDS_CSV, CLUSTERS_CSV, QUARANTINE_CSV = "demands.csv", "clusters.csv", "quarantine.csv"
 DRAFT_XLSX, REPORT_HTML, MANIFEST_JSON = "draft_list.xlsx", "report.html", "manifest.json"
 PAIRS_CSV = "duplicate_pairs.csv"  # machine export of every duplicate decision, when the flow provides them
+RETURNS_XLSX = "return_list.xlsx"  # per-enterprise list of incomplete demands, when the flow provides it
 OUTPUT_FILES = (DEMANDS_CSV, CLUSTERS_CSV, QUARANTINE_CSV, DRAFT_XLSX, REPORT_HTML, MANIFEST_JSON)
 TEMPLATE = "report.html.j2"
 CSV_FLOAT_DIGITS = 4
@@ -55,6 +57,7 @@ class ReportBundle:
     files: pd.DataFrame  # FILES_COLUMNS
     manifest: dict[str, Any]  # JSON-able
     duplicate_pairs: pd.DataFrame | None = None  # dedup.PAIR_COLUMNS: every pair decision, merged or kept apart
+    returns: pd.DataFrame | None = None  # completeness.RETURN_LIST_COLUMNS: enterprises to ask for missing details
 
 
 def write_outputs(bundle: ReportBundle, out_dir: Path) -> dict[str, Path]:
@@ -70,6 +73,10 @@ def write_outputs(bundle: ReportBundle, out_dir: Path) -> dict[str, Path]:
     if bundle.duplicate_pairs is not None:
         paths[PAIRS_CSV] = out_dir / PAIRS_CSV
         write_csv(bundle.duplicate_pairs, list(bundle.duplicate_pairs.columns), paths[PAIRS_CSV])
+    if bundle.returns is not None:
+        returns = bundle.returns
+        paths[RETURNS_XLSX] = out_dir / RETURNS_XLSX
+        _write_atomically(paths[RETURNS_XLSX], lambda tmp: write_return_list(returns, RETURN_LIST_HEADERS, tmp))
     return paths
 
 

@@ -113,6 +113,7 @@ DEMANDS_EXPORT_COLUMNS = [
     FIRST_CALL,
     RECURRING,
     HISTORY,
+    "incomplete_reason",  # completeness: what the enterprise should add ("" when complete)
 ]
 
 CLUSTERS_EXPORT_COLUMNS = [

@@ -8,7 +8,7 @@ totals are written as values, numbers stay numeric cells, missing values stay em
 
 import numbers
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from copy import copy
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -65,6 +65,14 @@ DRAFT_SHEET_COLUMNS = (
     Col("funding_total", "拟投入资金合计（万元）", 14, "#,##0.00"),
     Col("confidence", "映射置信度", 10, "0.00"),
     Col("needs_review_count", "待复核条数", 10),
+    Col("score_total", "综合得分", 9, "0.0"),
+    Col("score_rank", "链内排名", 8),
+    Col("score_urgency", "紧迫度", 8, "0.0"),
+    Col("score_difficulty", "解决难易度", 9, "0.0"),
+    Col("score_market", "市场推广", 8, "0.0"),
+    Col("score_urgency_evidence", "紧迫度依据", 36),
+    Col("score_difficulty_evidence", "解决难易度依据", 36),
+    Col("score_market_evidence", "市场推广依据", 36),
     Col("member_ids", "成员需求编号", 30),
     Col(s.CLUSTER_GROUP, "上层群组编号", 20),
     Col("recurring_members", "往期已提出条数", 10),
@@ -149,6 +157,16 @@ def write_workbook(
         _add_review_validation(ws, len(frame))
     _write_table(wb.create_sheet(DETAIL_SHEET), demands, DETAIL_COLUMNS)
     _write_table(wb.create_sheet(QUARANTINE_SHEET), quarantine, QUARANTINE_COLUMNS)
+    wb.save(path)
+
+
+def write_return_list(returns: pd.DataFrame, headers: Mapping[str, str], path: Path) -> None:
+    """return_list.xlsx: one row per enterprise whose demands need completing before the call's list is drawn up."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "退回补充清单"
+    _write_table(ws, returns, [Col(c, h, 60 if c in ("demands", "missing") else 18) for c, h in headers.items()])
     wb.save(path)
 
 

@@ -58,6 +58,7 @@ def _run(tmp_path: Path, csv_path: Path, out: str) -> pd.DataFrame:
         "report.html",
         "manifest.json",
         "duplicate_pairs.csv",
+        "return_list.xlsx",
     }
     return pd.read_csv(tmp_path / out / "demands.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
 
@@ -109,3 +110,19 @@ def test_a_chain_lead_correction_survives_the_next_run(tmp_path: Path) -> None:
     assert again.loc["XQ-003", ["industry_id", "chain_id"]].tolist() == ["FT", "FT-FOOD"]
     assert again.loc["XQ-003", "evidence"].startswith("人工更正：王链长")
     assert again.loc["XQ-003", "needs_review"] == "false"
+
+
+def test_draft_entries_are_scored_with_evidence_and_incomplete_demands_go_on_the_return_list(tmp_path: Path) -> None:
+    demands = _run(tmp_path, _write(tmp_path / "call.csv", ROWS), "a")
+    sheets = pd.read_excel(tmp_path / "a" / "draft_list.xlsx", sheet_name=None)
+    entries = pd.concat([f for f in sheets.values() if "条目编号" in f.columns], ignore_index=True)
+    assert entries["综合得分"].between(0, 100).all() and entries["链内排名"].min() == 1
+    for column, label in (("紧迫度依据", "紧迫度"), ("解决难易度依据", "解决难易度"), ("市场推广依据", "市场推广")):
+        assert entries[column].str.startswith(label).all()
+    for chain, ranked in entries.groupby("产业链"):  # within a chain, rank follows the total
+        assert ranked.sort_values("链内排名")["综合得分"].is_monotonic_decreasing, chain
+    incomplete = demands[demands["incomplete_reason"] != ""]
+    assert len(incomplete) and "XQ-005" in set(incomplete["external_id"])  # a title with no description at all
+    returns = pd.read_excel(tmp_path / "a" / "return_list.xlsx")
+    assert list(returns.columns)[:2] == ["企业名称", "统一社会信用代码"]
+    assert returns["需求（名称与编号）"].str.contains("XQ-005").any()
