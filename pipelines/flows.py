@@ -217,7 +217,7 @@ def consolidate_call(
         segmenter = Segmenter(config.segment, taxonomy.terms()).fit()
         frame = st.run("中文分词", segment_task, frame, segmenter)
         vectors = st.run("句向量", embed_task, frame, encoder, config.embed)
-        pairs = st.run("查重", pairs_task, frame, config.dedup, vectors[2])
+        pairs = st.run("查重", pairs_task, frame, config.dedup, vectors[2], encoder)
         frame = group_task(frame, pairs, config.dedup, vectors[2])
         learned = learn_task(frame, vectors, library.human_mappings(), library, encoder.name, config)
         frame = st.run("产业映射", map_task, frame, taxonomy, encoder, config, vectors, learned)

@@ -29,10 +29,16 @@ _SECTION_LABELS = (
     "需求背景",
     "需求概述",
 )
-_LABEL_RE = re.compile(
-    r"(?:^|\n|\s)[一二三四五六七八九十\d]*[、.．)）]?\s*(?:{})\s*[:：]".format("|".join(_SECTION_LABELS))
+_LABEL_RE = re.compile(  # a label opens a line or follows the end of a sentence
+    r"(?:^|\n|\s|(?<=[。；;!！?？]))[一二三四五六七八九十\d]*[、.．)）]?\s*(?:{})\s*[:：]".format(
+        "|".join(_SECTION_LABELS)
+    )
 )
-_BASIS_RE = re.compile(r"(?:现有工作基础|现有基础|工作基础)\s*[:：].*", re.DOTALL)
+_NEXT_LABEL = r"(?:^|\n|\s|(?<=[。；;!！?？]))[一二三四五六七八九十\d]*[、.．)）]?\s*(?:{})\s*[:：]".format(
+    "|".join(label for label in _SECTION_LABELS if "基础" not in label)
+)
+# the 现有工作基础 section runs to the next section label (forms put it anywhere), or to the end
+_BASIS_RE = re.compile(rf"(?:现有工作基础|现有基础|工作基础)\s*[:：].*?(?={_NEXT_LABEL}|\Z)", re.DOTALL)
 # Sentences that describe the enterprise rather than the need: founding year, honours, revenue, staff, patents.
 _INTRO_RE = re.compile(
     r"[^。；;\n]*(?:公司(?:成立|始建|创建)于|成立于\d|高新技术企业|专精特新|注册资本|销售收入|营业收入|利润总额|"

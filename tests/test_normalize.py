@@ -45,3 +45,10 @@ def test_normalize_demands_adds_columns_without_mutating_input() -> None:
 def test_title_only_demand_keeps_its_title_as_core() -> None:
     out = normalize_demands(pd.DataFrame({s.TITLE: ["白酒窖池监测"], s.TEXT: [""]}), NormalizeConfig())
     assert out.loc[0, s.CORE_TEXT] == "白酒窖池监测"
+
+
+def test_the_work_basis_section_ends_at_the_next_section_label() -> None:
+    text = "现有工作基础：公司已有中试线。需求内容：开发高镍正极包覆工艺。预期目标：循环≥2000次。"
+    core = strip_boilerplate(text)
+    assert "中试线" not in core and "高镍正极包覆工艺" in core and "2000次" in core
+    assert strip_boilerplate("需求内容：开发钒电解液。\n现有工作基础：已有中试线") == "开发钒电解液。"
