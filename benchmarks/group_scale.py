@@ -7,7 +7,8 @@ sentence encoder; with real sentence vectors the candidate counts differ somewha
 
 Each size is prepared once (cached under --cache) and then measured in a fresh Python process, so the peak resident
 memory reported is that of loading the prepared frame plus the two stages, not of generating and segmenting it.
-The clustering column splits into the two cluster levels and the nearest-cluster step.
+The clustering column splits into the two cluster levels and the nearest-cluster step. CPU seconds (user + system,
+all threads) are printed next to wall time: on a machine shared with other work the wall time overstates the cost.
 
 Usage: python benchmarks/group_scale.py [--sizes 10000 100000] [--seed 1] [--cache /tmp/ningliang-scale]
 """
@@ -74,17 +75,21 @@ def measure(frame_path: Path, vector_path: Path) -> dict[str, float]:
     config = PipelineConfig()
     frame, vectors = pd.read_pickle(frame_path), np.load(vector_path)
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    marks = [time.perf_counter()]
+    marks, cpu = [time.perf_counter()], [_cpu()]
     pairs = detect_pairs(frame, config.dedup, vectors)
     marks.append(time.perf_counter())
+    cpu.append(_cpu())
     grouped = group_duplicates(frame, pairs, config.dedup, vectors)
     marks.append(time.perf_counter())
     clustered = cluster_demands(grouped, vectors, config.cluster)
     marks.append(time.perf_counter())
     nearest_clusters(clustered, vectors)
     marks.append(time.perf_counter())
+    cpu.append(_cpu())
     steps = np.diff(marks)
     return {
+        "dedup_cpu": cpu[1] - cpu[0],
+        "cluster_cpu": cpu[2] - cpu[1],
         "pairs": steps[0],
         "groups": steps[1],
         "clusters": steps[2],
@@ -95,6 +100,12 @@ def measure(frame_path: Path, vector_path: Path) -> dict[str, float]:
         "clusters_found": float(clustered[s.CLUSTER_ID].replace("", np.nan).nunique()),
         "groups_found": float(clustered[s.CLUSTER_GROUP].replace("", np.nan).nunique()),
     }
+
+
+def _cpu() -> float:
+    """CPU seconds of this process so far (user + system): what the stages cost when other programs share the cores."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -111,16 +122,17 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}\n")
     print(
         "| demands | prepare (s) | pairs (s) | groups (s) | clusters, 2 levels (s) | nearest (s) "
-        "| dedup + clusters (s) | peak RSS GB (input loaded) | clusters / groups |"
+        "| dedup + clusters (s) | CPU s: dedup / clusters | peak RSS GB (input loaded) | clusters / groups |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n in args.sizes:
         frame_path, vector_path, prep = cached(n, args.seed, args.cache, config)
         child = [sys.executable, __file__, "--measure", str(frame_path), str(vector_path)]
         r = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
         print(
             f"| {n:,} | {prep:.1f} | {r['pairs']:.1f} | {r['groups']:.1f} | {r['clusters']:.1f} | {r['nearest']:.1f} "
-            f"| {r['total']:.1f} | {r['peak_gb']:.2f} ({r['loaded_gb']:.2f}) "
+            f"| {r['total']:.1f} | {r['dedup_cpu']:.1f} / {r['cluster_cpu']:.1f} "
+            f"| {r['peak_gb']:.2f} ({r['loaded_gb']:.2f}) "
             f"| {r['clusters_found']:,.0f} / {r['groups_found']:,.0f} |"
         )
 

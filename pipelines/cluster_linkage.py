@@ -30,9 +30,13 @@ def l2_rows(x: np.ndarray) -> np.ndarray:
 def _top_k(
     queries: np.ndarray, candidates: np.ndarray, cand_index: np.ndarray, self_index: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (into the full input) and similarities of each query's k most similar candidates, self excluded."""
+    """Indices (into the full input) and similarities of each query's k most similar candidates, self excluded.
+
+    `cand_index` (the candidates' indices into the full input) is sorted ascending."""
     sims = queries @ candidates.T
-    sims[cand_index[None, :] == self_index[:, None]] = -np.inf
+    at = np.minimum(np.searchsorted(cand_index, self_index), len(cand_index) - 1)  # cand_index is sorted
+    is_self = cand_index[at] == self_index
+    sims[np.flatnonzero(is_self), at[is_self]] = -np.inf
     k = min(k, candidates.shape[0] - 1)
     part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     part_sims = np.take_along_axis(sims, part, axis=1)
@@ -117,36 +121,42 @@ def average_linkage(means: np.ndarray, sizes: np.ndarray, threshold: float) -> n
     np.subtract(1.0, dist, out=dist)
     np.fill_diagonal(dist, np.inf)
     weight = sizes.astype(np.float64).copy()
-    parent = np.arange(m)
+    merged_into = np.arange(m)  # gone -> keep (keep < gone), resolved once at the end
     live = np.ones(m, dtype=bool)
+    n_live, first_live = m, 0
     chain: list[int] = []
-    while live.sum() > 1:
+    while n_live > 1:
         if not chain:
-            chain.append(int(np.flatnonzero(live)[0]))
+            while not live[first_live]:
+                first_live += 1
+            chain.append(first_live)
         top = chain[-1]
         row = dist[top]
         nearest = int(np.argmin(row))
         if len(chain) > 1 and row[chain[-2]] <= row[nearest]:
             nearest = chain[-2]
         if not np.isfinite(row[nearest]):
-            live[top], chain = False, chain[:-1]
+            live[top], n_live = False, n_live - 1
+            chain.pop()
             continue
         if len(chain) < 2 or nearest != chain[-2]:
             chain.append(nearest)
             continue
-        chain = chain[:-2]
+        del chain[-2:]
         keep, gone = min(top, nearest), max(top, nearest)
         if row[nearest] > threshold:  # both are final clusters
             for done in (keep, gone):
                 live[done] = False
                 dist[done, :] = dist[:, done] = np.inf
+            n_live -= 2
             continue
         merged = (weight[keep] * dist[keep] + weight[gone] * dist[gone]) / (weight[keep] + weight[gone])
-        live[gone] = False
+        live[gone], n_live = False, n_live - 1
         dist[gone, :] = dist[:, gone] = np.inf
-        merged[~live] = np.inf
-        merged[keep] = np.inf
+        merged[gone] = merged[keep] = np.inf  # rows of dead clusters are inf already, so their entries stay inf
         dist[keep, :] = dist[:, keep] = merged
         weight[keep] += weight[gone]
-        parent[parent == gone] = keep
-    return np.unique(parent, return_inverse=True)[1]
+        merged_into[gone] = keep
+    for i in range(m):  # merged_into[i] < i was resolved before i
+        merged_into[i] = merged_into[merged_into[i]]
+    return np.unique(merged_into, return_inverse=True)[1]
