@@ -95,11 +95,13 @@ def _csv_bytes(header: list[str], rows: list[list[str]], encoding: str) -> bytes
     encoding=st.sampled_from(["utf-8", "utf-8-sig", "gb18030", "utf-16"]),
     damage=st.sampled_from(["none", "nul", "quote", "truncate", "mixed"]),
 )
-def test_csv_submissions(tmp_path_factory: object, rows: list[list[str]], lead: int, encoding: str, damage: str) -> None:
+def test_csv_submissions(
+    tmp_path_factory: object, rows: list[list[str]], lead: int, encoding: str, damage: str
+) -> None:
     tmp = tmp_path_factory.mktemp("csv")  # type: ignore[attr-defined]
-    data = _csv_bytes(HEADERS, [[""] * 2] * lead + rows, encoding)  # header not on the first line when lead > 0
-    if lead:
-        data = _csv_bytes([], [["填报说明：请勿修改表头"]] * lead, encoding) + _csv_bytes(HEADERS, rows, encoding)
+    notes = [["填报说明：请勿修改表头"]] * lead  # the header is not on the first line when lead > 0
+    data = _csv_bytes(notes[0] if notes else [], notes[1:], encoding) if lead else b""
+    data += _csv_bytes(HEADERS, rows, encoding)
     if damage == "nul":
         data = data.replace(b",", b"\x00,", 3)
     elif damage == "quote":
@@ -107,7 +109,7 @@ def test_csv_submissions(tmp_path_factory: object, rows: list[list[str]], lead: 
     elif damage == "truncate":
         data = data[: max(1, len(data) * 2 // 3)]
     elif damage == "mixed":
-        data = data + "需求X,混合编码行\n".encode("gbk") + "需求Y,另一种\n".encode("utf-8")
+        data = data + "需求X,混合编码行\n".encode("gbk") + "需求Y,另一种\n".encode()
     _ingest(tmp, "征集表.csv", data)
 
 
