@@ -65,7 +65,7 @@ def _check(result: IngestResult, names: list[str]) -> None:
             assert row["rows_read"] == 0 and isinstance(row["error"], str) and row["error"].strip()
             continue
         assert row["rows_read"] == row["accepted"] + row["quarantined"], row.to_dict()
-        counted += int(row["accepted"])
+        counted += int(files.at[name, "accepted"])
     assert len(result.demands) == counted
     assert result.demands["demand_id"].is_unique
     if len(result.quarantine):
