@@ -20,3 +20,7 @@ class ConfigError(NingliangError):
 
 class NoAcceptedRowsError(NingliangError):
     """No input file yielded an accepted row."""
+
+
+class CallTooLargeError(NingliangError):
+    """A call holds more rows than `ingest.max_rows_per_call`: refused before any heavy stage runs."""

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import schema as s
-from .errors import UnreadableFileError
+from .errors import CallTooLargeError, UnreadableFileError
 from .readers import ColumnMap, RawTable, file_sha256, header_label, map_columns, read_submission
 from .regions import normalize_region
 from .settings import IngestConfig
@@ -242,12 +242,15 @@ def _file_row(name: str, sha: str, counts: tuple[int, int, int], error: str) -> 
 
 
 def ingest_files(paths: Sequence[Path], call_id: str, config: IngestConfig) -> IngestResult:
-    """Read and canonicalize each file. Unreadable files get a `files` row with `error` and rows_read 0."""
+    """Read and canonicalize each file. Unreadable files get a `files` row with `error` and rows_read 0.
+
+    Raises CallTooLargeError once the call holds more than `config.max_rows_per_call` rows."""
     demands: list[pd.DataFrame] = []
     quarantine: list[pd.DataFrame] = []
     files: list[dict[str, object]] = []
     names: set[str] = set()
     seen: dict[str, str] = {}  # sha256 -> file name
+    total = 0  # rows read so far in this call
     for path in paths:
         try:
             table = read_submission(path, config)
@@ -261,6 +264,12 @@ def ingest_files(paths: Sequence[Path], call_id: str, config: IngestConfig) -> I
         id_file = f"{table.file_name}#{table.sha256[:8]}" if table.file_name in names else table.file_name
         names.add(table.file_name)
         seen[table.sha256] = table.file_name
+        total += len(table.rows) + len(table.rejected)
+        if total > config.max_rows_per_call:
+            raise CallTooLargeError(
+                f"本批次读到 {total:,} 行（读到文件 {table.file_name} 时）已超过上限 {config.max_rows_per_call:,} 行"
+                "（配置项 ingest.max_rows_per_call），请分批处理或在配置文件中调高上限"
+            )
         accepted, rejected = canonicalize(table, call_id, config, id_file_name=id_file)
         counts = (len(table.rows) + len(table.rejected), len(accepted), len(rejected))
         files.append(_file_row(table.file_name, table.sha256, counts, ""))

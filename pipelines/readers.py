@@ -15,9 +15,12 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
+from typing import TypeVar
 
 import charset_normalizer
 import openpyxl
@@ -27,7 +30,7 @@ from . import schema as s
 from .errors import UnreadableFileError
 from .settings import IngestConfig
 
-MAX_FILE_BYTES = 50 * 1024 * 1024  # larger files are refused (split them); may move to IngestConfig later
+MAX_FILE_BYTES = 50 * 1024 * 1024  # the CSV field-size ceiling; the file-size limit itself is IngestConfig.max_file_mb
 HEADER_SCAN_ROWS = 10  # the header row is searched among the first rows of a sheet / CSV
 NO_COLUMNS_REASON = (
     "未找到需求名称或需求描述列（表头应位于前 10 行内，且含 需求名称/项目名称/title 或 需求描述/需求内容/description）"
@@ -143,16 +146,18 @@ def map_columns(columns: Iterable[str]) -> ColumnMap:
 def read_submission(path: Path, config: IngestConfig) -> RawTable:
     """Read one .xlsx / .csv / .jsonl file. Raises UnreadableFileError(file name, Chinese reason).
 
-    `config` is accepted for a future size limit; reading itself needs none of it.
+    Files over `config.max_file_mb` or with more than `config.max_rows_per_file` rows are refused, naming the limit
+    (rows are counted while streaming, so a huge or zip-bombed sheet is never held in memory whole).
     """
     name, suffix = path.name, path.suffix.lower()
     readers = {".xlsx": _read_xlsx, ".xlsm": _read_xlsx, ".csv": _read_csv, ".jsonl": _read_jsonl}
     if suffix not in readers:
         hint = "旧版 .xls 请在 Excel 中另存为 .xlsx；" if suffix == ".xls" else ""
         raise UnreadableFileError(name, f"不支持的文件类型“{suffix or '无扩展名'}”，{hint}请提交 .xlsx、.csv 或 .jsonl")
-    data = _read_bytes(path)
+    data = _read_bytes(path, config.max_file_mb)
     try:
-        table = readers[suffix](data, name, hashlib.sha256(data).hexdigest())
+        with _row_limit(name, config.max_rows_per_file):
+            table = readers[suffix](data, name, hashlib.sha256(data).hexdigest())
     except UnreadableFileError:
         raise
     except Exception as exc:  # the boundary: any library error on a bad file becomes a user-facing reason
@@ -173,7 +178,33 @@ def file_sha256(path: Path) -> str:
         return ""
 
 
-def _read_bytes(path: Path) -> bytes:
+_ROW_LIMIT: ContextVar[tuple[str, int] | None] = ContextVar("row_limit", default=None)
+
+
+@contextmanager
+def _row_limit(name: str, limit: int) -> Iterator[None]:
+    token = _ROW_LIMIT.set((name, limit))
+    try:
+        yield
+    finally:
+        _ROW_LIMIT.reset(token)
+
+
+_Row = TypeVar("_Row")
+
+
+def _counted(grid: Iterable[_Row]) -> Iterator[_Row]:
+    """The grid's rows, refusing the file once it has more rows than the active limit (blank rows count too)."""
+    active = _ROW_LIMIT.get()
+    for seen, item in enumerate(grid, start=1):
+        if active is not None and seen > active[1] + HEADER_SCAN_ROWS:
+            raise UnreadableFileError(
+                active[0], f"文件超过 {active[1]:,} 行的上限（配置项 ingest.max_rows_per_file），请拆分后再提交"
+            )
+        yield item
+
+
+def _read_bytes(path: Path, max_mb: float = MAX_FILE_BYTES / 1048576) -> bytes:
     name = path.name
     try:
         if not path.is_file():
@@ -181,9 +212,9 @@ def _read_bytes(path: Path) -> bytes:
         size = path.stat().st_size
         if size == 0:
             raise UnreadableFileError(name, "文件为空（0 字节）")
-        if size > MAX_FILE_BYTES:
-            limit = MAX_FILE_BYTES // (1024 * 1024)
-            raise UnreadableFileError(name, f"文件大小 {size / 1048576:.1f} MB 超过上限 {limit} MB，请拆分后再提交")
+        if size > max_mb * 1048576:
+            limit = f"上限 {max_mb:g} MB（配置项 ingest.max_file_mb）"
+            raise UnreadableFileError(name, f"文件大小 {size / 1048576:.1f} MB 超过{limit}，请拆分后再提交")
         return path.read_bytes()
     except OSError as exc:
         raise UnreadableFileError(name, f"无法打开文件（{exc.strerror or exc}），请检查文件权限") from exc
@@ -232,6 +263,7 @@ def _header_score(cells: list[str]) -> int:
 def _table_from_grid(name: str, sha: str, grid: Iterator[tuple[int, list[str]]]) -> RawTable | None:
     """Find the header among the first rows (most recognised columns, earliest on a tie), then read the rest.
     None when no header is found (the caller tries the next sheet)."""
+    grid = _counted(grid)
     head = list(islice(grid, HEADER_SCAN_ROWS))
     scores = [_header_score(cells) for _, cells in head]
     if not scores or max(scores) == 0:
@@ -311,7 +343,7 @@ def _json_str(value: object) -> str:
 def _read_jsonl(data: bytes, name: str, sha: str) -> RawTable | None:
     objects: list[tuple[int, dict[str, str]]] = []
     rejected: list[RejectedLine] = []
-    for number, line in enumerate(_decode(data, name).split("\n"), start=1):
+    for number, line in _counted(enumerate(_decode(data, name).split("\n"), start=1)):
         line = line.strip()
         if not line:
             continue

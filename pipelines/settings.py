@@ -20,6 +20,9 @@ class _Frozen(BaseModel):
 class IngestConfig(_Frozen):
     max_cell_chars: int = Field(20_000, description="longer cells are truncated and the row flagged")
     min_title_chars: int = 2
+    max_file_mb: float = Field(50.0, description="larger files are refused with a message naming this limit")
+    max_rows_per_file: int = Field(200_000, description="files with more rows are refused (rows are counted streaming)")
+    max_rows_per_call: int = Field(1_000_000, description="a call with more accepted rows is refused before processing")
 
 
 class NormalizeConfig(_Frozen):

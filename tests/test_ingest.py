@@ -261,3 +261,24 @@ def test_nothing_readable_gives_empty_frames_with_columns(tmp_path: Path) -> Non
 def test_derive_title_skips_labels_and_numbering() -> None:
     assert derive_title("一、需求内容：开发低成本氢燃料电池双极板。其他") == "开发低成本氢燃料电池双极板"
     assert len(derive_title("长" * 100)) == ingest.TITLE_FROM_TEXT_CHARS
+
+
+# --- limits ------------------------------------------------------------------------------------------------------
+def test_limits_refuse_with_a_message_naming_the_setting(tmp_path: Path) -> None:
+    from pipelines.errors import CallTooLargeError
+
+    rows = [HEADER, *([f"L-{i}", f"钒电池需求{i}", "开发电解液", "甲公司", "", "", "", ""] for i in range(30))]
+    path = write_csv(tmp_path / "big.csv", rows)
+    too_big = ingest_files([path], "c", IngestConfig(max_file_mb=0.0001)).files.set_index("file_name")
+    assert "ingest.max_file_mb" in too_big.loc["big.csv", "error"]
+    too_long = ingest_files([path], "c", IngestConfig(max_rows_per_file=10)).files.set_index("file_name")
+    assert "10 行的上限" in too_long.loc["big.csv", "error"] and too_long.loc["big.csv", "rows_read"] == 0
+    jsonl = tmp_path / "big.jsonl"
+    jsonl.write_text("\n".join(json.dumps({"title": f"需求{i}"}) for i in range(30)), encoding="utf-8")
+    assert (
+        "ingest.max_rows_per_file"
+        in ingest_files([jsonl], "c", IngestConfig(max_rows_per_file=10)).files.iloc[0]["error"]
+    )
+    with pytest.raises(CallTooLargeError, match=r"ingest\.max_rows_per_call"):
+        ingest_files([path, jsonl], "c", IngestConfig(max_rows_per_call=40))
+    assert len(ingest_files([path], "c", IngestConfig(max_rows_per_call=40)).demands) == 30
