@@ -188,9 +188,9 @@ def _zip_bytes() -> bytes:
     return buffer.getvalue()
 
 
-def test_jsonl_without_any_object_and_oversized_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_jsonl_without_any_object_and_oversized_file(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_text("not json\n[1]\n", encoding="utf-8")
     assert "没有一行是有效的 JSON 对象" in unreadable(tmp_path / "a.jsonl")
-    monkeypatch.setattr(readers, "MAX_FILE_BYTES", 10)
     write_csv(tmp_path / "big.csv", [HEADER, *ROWS])
-    assert "超过上限" in unreadable(tmp_path / "big.csv")
+    with pytest.raises(UnreadableFileError, match="超过上限"):
+        read_submission(tmp_path / "big.csv", IngestConfig(max_file_mb=10 / 1048576))
