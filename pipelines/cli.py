@@ -55,6 +55,9 @@ def main() -> None:
 @click.option("--db", "db_url", help="需求库数据库 URL（默认 sqlite:///data/library.sqlite）")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML 配置文件")
 @click.option("--quiet", is_flag=True, help="不显示分阶段进度")
+@click.option(
+    "--share", is_flag=True, help="输出用于对外流转：联系人、电话、邮箱、身份证号一律脱敏（需求库仍保留原值）"
+)
 def run(
     inputs: tuple[Path, ...],
     call_id: str,
@@ -62,6 +65,7 @@ def run(
     db_url: str | None,
     config_file: Path | None,
     quiet: bool,
+    share: bool,
 ) -> None:
     """汇总一个批次的需求文件（.xlsx / .csv / .jsonl，可多个），生成需求清单与审阅报告。"""
     from .paths import DEFAULT_DB_URL, REPORTS_DIR
@@ -73,7 +77,9 @@ def run(
         config = load_config(config_file)
         from .flows import consolidate_call
 
-        summary = consolidate_call(list(inputs), call_id, out, db_url or DEFAULT_DB_URL, config, echo=not quiet)
+        summary = consolidate_call(
+            list(inputs), call_id, out, db_url or DEFAULT_DB_URL, config, echo=not quiet, share=share
+        )
     except NingliangError as exc:
         _fail(str(exc))
     except Exception as exc:

@@ -9,7 +9,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +35,7 @@ from .ingest import IngestResult, ingest_files
 from .learned_mapping import CorrectionModel, features, model_version, training_set
 from .mapping import MAPPING_COLUMNS, IndustryMapper
 from .normalize import normalize_demands
+from .privacy import mask_frame, mask_text
 from .recurrence import call_order, link_recurring
 from .report import ReportBundle, write_manifest, write_outputs
 from .scoring import SCORE_RANK, load_rubric, score_entries
@@ -141,6 +142,30 @@ def score_drafts(drafts: pd.DataFrame, members: pd.DataFrame, config: PipelineCo
     return scored.sort_values([s.INDUSTRY_ID, s.CHAIN_ID, SCORE_RANK, s.ENTRY_ID], kind="stable", ignore_index=True)
 
 
+def masked_bundle(bundle: ReportBundle, demands: pd.DataFrame) -> ReportBundle:
+    """The bundle with personal data masked in every frame; each demand's contact name is masked wherever it
+    appears, in its own row and in the entries, clusters and pairs that quote it."""
+    names = [n for n in demands.get(s.CONTACT, pd.Series(dtype=str)).fillna("").astype(str) if n.strip()]
+
+    def mask(frame: pd.DataFrame) -> pd.DataFrame:
+        masked = mask_frame(frame, (s.CONTACT,))
+        for column in [c for c in masked.columns if not pd.api.types.is_numeric_dtype(masked[c])]:
+            masked[column] = [mask_text(v, names) if isinstance(v, str) else v for v in masked[column]]
+        return masked
+
+    pairs, returns = bundle.duplicate_pairs, bundle.returns
+    return replace(
+        bundle,
+        demands=mask(bundle.demands),
+        clusters=mask(bundle.clusters),
+        drafts=mask(bundle.drafts),
+        quarantine=mask(bundle.quarantine),
+        duplicate_pairs=None if pairs is None else mask(pairs),
+        returns=None if returns is None else mask(returns),
+        manifest=bundle.manifest | {"shared": True},
+    )
+
+
 def call_date(runs: pd.DataFrame) -> date:
     """The call's date for deadlines: its first run's day (re-runs score alike), today for a new call."""
     started = runs["started_at"].dropna().astype(str) if len(runs) else pd.Series(dtype=str)
@@ -201,9 +226,18 @@ class _Stages:
 
 @flow(name="consolidate-call", validate_parameters=False, log_prints=False)
 def consolidate_call(
-    inputs: list[Path], call_id: str, out_dir: Path, db_url: str, config: PipelineConfig, echo: bool = True
+    inputs: list[Path],
+    call_id: str,
+    out_dir: Path,
+    db_url: str,
+    config: PipelineConfig,
+    echo: bool = True,
+    share: bool = False,
 ) -> RunSummary:
-    """Consolidate one call: raw submission files in, library updated and the six outputs written to out_dir."""
+    """Consolidate one call: raw submission files in, library updated and the outputs written to out_dir.
+
+    `share`: the outputs are for circulation, so personal data (contact names, phones, e-mail, ID numbers) is
+    masked in every one of them; the library keeps it, and no unmasked copy is written."""
     started = datetime.now(UTC).isoformat(timespec="seconds")
     st = _Stages(echo)
     taxonomy = load_taxonomy(config.mapping.taxonomy, config.mapping.extra_taxonomies)
@@ -249,6 +283,7 @@ def consolidate_call(
                 call_id, demands, clusters, drafts, ingested.quarantine, ingested.files, manifest, call_pairs,
                 return_list(demands),
             )  # fmt: skip
+            bundle = masked_bundle(bundle, demands) if share else bundle
             outputs = st.run("生成报告", report_task, bundle, out_dir)
             manifest["stage_seconds"] = st.seconds
             write_manifest(manifest, outputs["manifest.json"])
