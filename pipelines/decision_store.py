@@ -36,7 +36,7 @@ class DecisionsMixin:
         """Every stored decision (DECISION_COLUMNS), in the order taken."""
         t = m.ENTRY_DECISIONS
         with self._ready().connect() as conn:
-            rows = conn.execute(sa.select(t).order_by(t.c.at, t.c.decision_id)).mappings()
+            rows = conn.execute(sa.select(t).order_by(*m.code_point_order(conn, t.c.at, t.c.decision_id))).mappings()
             return pd.DataFrame([dict(r) for r in rows], columns=["decision_id", *DECISION_COLUMNS])
 
     def apply_staff_decisions(self, rows: Iterable[StaffDecision]) -> DecisionReport:

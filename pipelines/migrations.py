@@ -110,6 +110,14 @@ def select_in(conn: Connection, table: sa.Table, column: str, values: Iterable[A
         yield from conn.execute(sa.select(table).where(table.c[column].in_(chunk))).mappings()
 
 
+def code_point_order(conn: Connection, *columns: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
+    """ORDER BY terms sorting text by code point on every backend, as SQLite does: PostgreSQL would sort by the
+    database's locale (a Chinese one by pinyin, case-insensitively), so its text columns are ordered COLLATE "C"."""
+    if conn.dialect.name != "postgresql":
+        return list(columns)
+    return [c.collate("C") if isinstance(c.type, sa.String) else c for c in columns]
+
+
 def quarantine_values(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Quarantine frame rows as stored, one per key (the last wins); key parts never NULL ("" / row 0)."""
     if frame.empty:

@@ -45,5 +45,6 @@ class ModelsMixin:
         """(version, decisions learned from, created_at) of every stored model, oldest first."""
         t = m.MAPPER_MODELS
         with self._ready().connect() as conn:
-            rows = conn.execute(sa.select(t.c.model_version, t.c.n_decisions, t.c.created_at).order_by(t.c.created_at))
+            columns = sa.select(t.c.model_version, t.c.n_decisions, t.c.created_at)
+            rows = conn.execute(columns.order_by(*m.code_point_order(conn, t.c.created_at, t.c.model_version)))
             return [(str(v), int(n), str(at)) for v, n, at in rows]

@@ -82,14 +82,15 @@ class CorrectionsMixin:
     def human_mappings(self) -> pd.DataFrame:
         """Every human decision: demand_id, industry_id, chain_id, reviewer, at, industry, chain (names), note."""
         with self._ready().connect() as conn:
-            rows = conn.execute(sa.select(m.HUMAN_MAPPING).order_by(m.HUMAN_MAPPING.c.demand_id)).mappings()
+            order = m.code_point_order(conn, m.HUMAN_MAPPING.c.demand_id)
+            rows = conn.execute(sa.select(m.HUMAN_MAPPING).order_by(*order)).mappings()
             return pd.DataFrame([dict(r) for r in rows], columns=HUMAN_COLUMNS)
 
     def corrections(self) -> pd.DataFrame:
         """Every reviewer's current proposal per demand (the `corrections` table), by demand, time, reviewer."""
         t = m.CORRECTIONS
         with self._ready().connect() as conn:
-            result = conn.execute(sa.select(t).order_by(t.c.demand_id, t.c.at, t.c.reviewer))
+            result = conn.execute(sa.select(t).order_by(*m.code_point_order(conn, t.c.demand_id, t.c.at, t.c.reviewer)))
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
     def arbitration(self) -> pd.DataFrame:

@@ -180,11 +180,11 @@ class Library(CorrectionsMixin, ModelsMixin, DecisionsMixin):
 
     # --- reading ------------------------------------------------------------------------------------
     def _read(self, table: sa.Table, order: tuple[str, ...], **where: str | None) -> pd.DataFrame:
-        stmt = sa.select(table).order_by(*(table.c[c] for c in order))
+        stmt = sa.select(table)
         for column, value in where.items():
             stmt = stmt if value is None else stmt.where(table.c[column] == value)
         with self._ready().connect() as conn:
-            result = conn.execute(stmt)
+            result = conn.execute(stmt.order_by(*m.code_point_order(conn, *(table.c[c] for c in order))))
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
     def demands(self, call_id: str | None = None) -> pd.DataFrame:

@@ -12,8 +12,7 @@ from pipelines.corrections import Correction
 from pipelines.store import Library
 
 
-def _library(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'lib.sqlite'}"
+def _library(url: str) -> str:
     demands = pd.DataFrame(
         {
             s.DEMAND_ID: ["Da1", "Da2"],
@@ -39,8 +38,8 @@ def _library(tmp_path: Path) -> str:
     return url
 
 
-def test_audit_export_lists_automated_and_human_decisions_with_who_when_why(tmp_path: Path) -> None:
-    url = _library(tmp_path)
+def test_audit_export_lists_automated_and_human_decisions_with_who_when_why(tmp_path: Path, library_url: str) -> None:
+    url = _library(library_url)
     out = tmp_path / "audit.xlsx"
     result = CliRunner().invoke(main, ["audit", "export", "--call", "c1", "--db", url, "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -68,8 +67,8 @@ def test_audit_export_lists_automated_and_human_decisions_with_who_when_why(tmp_
                 assert not (isinstance(cell.value, str) and cell.value[:1] in "=+-@")
 
 
-def test_audit_of_an_unknown_call_is_a_clear_error(tmp_path: Path) -> None:
-    url = _library(tmp_path)
+def test_audit_of_an_unknown_call_is_a_clear_error(tmp_path: Path, library_url: str) -> None:
+    url = _library(library_url)
     result = CliRunner().invoke(
         main, ["audit", "export", "--call", "nope", "--db", url, "--out", str(tmp_path / "a.xlsx")]
     )

@@ -135,8 +135,8 @@ CALL2 = [
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_a_second_call_changes_no_earlier_id(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'lib.sqlite'}"
+def test_a_second_call_changes_no_earlier_id(tmp_path: Path, library_url: str) -> None:
+    db = library_url  # SQLite and PostgreSQL (conftest)
     config = PipelineConfig(embed=EmbedConfig(cache_dir=tmp_path / "cache"))
 
     def run(call_id: str, rows: list[tuple[str, str, str]]) -> pd.DataFrame:
@@ -196,13 +196,13 @@ def _late_first(rng: np.random.Generator) -> np.ndarray:
     return ids
 
 
-def test_a_second_call_keeps_every_earlier_cluster_group_through_the_library(tmp_path: Path) -> None:
+def test_a_second_call_keeps_every_earlier_cluster_group_through_the_library(library_url: str) -> None:
     frame, vectors = _hierarchy(seed=1)
     config = ClusterConfig(distance_threshold=0.1, group_threshold=0.8)
     first_rows = np.arange(len(frame)) % 4 != 3  # three demands of every topic come in call 1, the fourth in call 2
     first = cluster_demands(frame[first_rows].reset_index(drop=True), vectors[first_rows], config)
     assert first[s.CLUSTER_ID].nunique() == 12 and first[s.CLUSTER_GROUP].nunique() == 4  # the test is not vacuous
-    with Library.open(f"sqlite:///{tmp_path / 'lib.sqlite'}") as library:
+    with Library.open(library_url) as library:
         library.save_call(library.start_run("c1", "cfg", "tax", "use"), first, pd.DataFrame())
         call = frame[~first_rows].assign(**{s.CALL_ID: "c2"}).drop(columns=[s.TOKENS])
         joined = with_library(call, library.demands())

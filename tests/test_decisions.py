@@ -105,8 +105,10 @@ def _entries(book: openpyxl.Workbook) -> dict[str, tuple[object, int, str]]:
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_decisions_from_the_returned_draft_workbook_hold_in_the_next_run_and_reach_the_audit(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'lib.sqlite'}"
+def test_decisions_from_the_returned_draft_workbook_hold_in_the_next_run_and_reach_the_audit(
+    tmp_path: Path, library_url: str
+) -> None:
+    db = library_url  # SQLite and PostgreSQL (conftest)
     first = _run(tmp_path, db, "a")
     demands = pd.read_csv(first / "demands.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     by_ext = demands.set_index(s.EXTERNAL_ID)

@@ -61,8 +61,8 @@ def _demands(
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'library.sqlite'}"
+def db(library_url: str) -> Iterator[str]:
+    url = library_url  # SQLite and PostgreSQL (conftest)
     with Library.open(url) as library:
         run = library.start_run(CALL, "cfg", "tax", "use")
         library.save_call(run, _demands(), pd.DataFrame())
@@ -397,8 +397,8 @@ def test_python_api_reports_what_it_did(db: str, taxonomy: Taxonomy) -> None:
     assert alternative_chains("EC-BATT:0.3") == ["EC-BATT"] and alternative_chains(None) == []
 
 
-def test_a_v1_library_gets_the_corrections_tables(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'v1.sqlite'}"
+def test_a_v1_library_gets_the_corrections_tables(library_url: str) -> None:
+    url = library_url
     engine = m.create_engine(url)
     assert m.migrate(engine, target=1) == [1]
     engine.dispose()

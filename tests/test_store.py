@@ -1,10 +1,12 @@
-"""The demand library on a temporary SQLite file: schema, migrations, upserts, events, runs, errors."""
+"""The demand library on each backend (a temporary SQLite file, a fresh PostgreSQL database): schema, migrations,
+upserts, events, runs, errors."""
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -13,6 +15,8 @@ from sqlalchemy.engine import Connection
 from pipelines import migrations as m
 from pipelines import schema as s
 from pipelines.errors import ConfigError
+from pipelines.learned_mapping import CorrectionModel
+from pipelines.settings import MappingConfig
 from pipelines.store import DECISION_FIELDS, Library
 
 TABLES = {"schema_migrations", "calls", "runs", "demands", "quarantine", "events"}
@@ -21,6 +25,9 @@ LATEST = max(step.version for step in m.MIGRATIONS)
 
 def _url(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+NewUrl = Callable[[str], str]
 
 
 def _demands() -> pd.DataFrame:
@@ -62,8 +69,8 @@ def _quarantine() -> pd.DataFrame:
 
 
 @pytest.fixture
-def lib(tmp_path: Path) -> Iterator[Library]:
-    library = Library.open(_url(tmp_path / "nested" / "folder" / "library.sqlite"))
+def lib(library_url: str) -> Iterator[Library]:
+    library = Library.open(library_url)
     yield library
     library.close()
 
@@ -82,8 +89,7 @@ def _scalar(lib: Library, sql: str) -> object:
 
 
 # --- schema and migrations ------------------------------------------------------------------------------
-def test_fresh_database_is_created_and_fully_migrated(lib: Library, tmp_path: Path) -> None:
-    assert (tmp_path / "nested" / "folder" / "library.sqlite").is_file()
+def test_fresh_database_is_created_and_fully_migrated(lib: Library) -> None:
     assert lib.schema_version() == LATEST
     engine = sa.create_engine(lib.url)
     inspector = sa.inspect(engine)
@@ -95,7 +101,13 @@ def test_fresh_database_is_created_and_fully_migrated(lib: Library, tmp_path: Pa
         assert (column,) in indexed
     assert {tuple(ix["column_names"]) for ix in inspector.get_indexes("events")} >= {("demand_id",), ("kind",)}
     engine.dispose()
-    assert _scalar(lib, "PRAGMA journal_mode") == "wal"
+
+
+def test_a_sqlite_library_is_created_in_its_folder_in_wal_mode(tmp_path: Path) -> None:
+    with Library.open(_url(tmp_path / "nested" / "folder" / "library.sqlite")) as library:
+        assert (tmp_path / "nested" / "folder" / "library.sqlite").is_file()
+        assert library.schema_version() == LATEST
+        assert _scalar(library, "PRAGMA journal_mode") == "wal"
 
 
 def test_foreign_keys_are_enforced(lib: Library) -> None:
@@ -109,8 +121,8 @@ def test_migrate_twice_is_a_no_op(lib: Library) -> None:
     assert _scalar(lib, "SELECT COUNT(*) FROM schema_migrations") == len(m.MIGRATIONS)
 
 
-def test_older_database_gets_the_missing_migrations(tmp_path: Path) -> None:
-    url = _url(tmp_path / "old.sqlite")
+def test_older_database_gets_the_missing_migrations(new_library_url: NewUrl) -> None:
+    url = new_library_url("old")
     engine = m.create_engine(url)
     assert m.migrate(engine, target=0) == []  # a database from before version 1: bookkeeping table only
     engine.dispose()
@@ -120,8 +132,8 @@ def test_older_database_gets_the_missing_migrations(tmp_path: Path) -> None:
     library.close()
 
 
-def test_a_v2_library_gains_cluster_group_and_keeps_its_demands(tmp_path: Path) -> None:
-    url = _url(tmp_path / "v2.sqlite")
+def test_a_v2_library_gains_cluster_group_and_keeps_its_demands(new_library_url: NewUrl) -> None:
+    url = new_library_url("v2")
     engine = m.create_engine(url)
     assert m.migrate(engine, target=2) == [1, 2]
     with engine.begin() as conn:
@@ -145,8 +157,10 @@ def _add_note_column(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE calls ADD COLUMN note TEXT")
 
 
-def test_opening_a_v1_database_applies_later_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = _url(tmp_path / "v1.sqlite")
+def test_opening_a_v1_database_applies_later_migrations(
+    new_library_url: NewUrl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = new_library_url("v1")
     with Library.open(url) as library:
         library.start_run("c2026", "cfg", "tax", "use")
     monkeypatch.setattr(m, "MIGRATIONS", (*m.MIGRATIONS, m.Migration(LATEST + 1, "calls.note", _add_note_column)))
@@ -162,8 +176,8 @@ def _broken(conn: Connection) -> None:
     raise RuntimeError("migration failed midway")
 
 
-def test_a_failing_migration_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = _url(tmp_path / "broken.sqlite")
+def test_a_failing_migration_leaves_nothing_behind(new_library_url: NewUrl, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = new_library_url("broken")
     monkeypatch.setattr(m, "MIGRATIONS", (*m.MIGRATIONS, m.Migration(LATEST + 1, "broken", _broken)))
     with pytest.raises(RuntimeError):
         Library.open(url)
@@ -181,7 +195,9 @@ def test_database_from_a_future_version_is_refused(lib: Library) -> None:
         Library.open(lib.url)
 
 
-@pytest.mark.parametrize("url", ["not a database url", "nosuchdb://host/db", "sqlite+nodriver:///x.db"])
+@pytest.mark.parametrize(
+    "url", ["not a database url", "nosuchdb://host/db", "sqlite+nodriver:///x.db", "postgresql+nodriver://u@/db"]
+)
 def test_bad_url_raises_config_error_in_chinese(url: str) -> None:
     with pytest.raises(ConfigError, match="需求库数据库"):
         Library.open(url)
@@ -192,6 +208,8 @@ def test_unreachable_database_raises_config_error(tmp_path: Path) -> None:
     folder.mkdir()
     with pytest.raises(ConfigError, match="无法打开需求库数据库"):
         Library.open(_url(folder))  # a directory is not a database file
+    with pytest.raises(ConfigError, match="无法打开需求库数据库"):
+        Library.open(f"postgresql+psycopg://postgres@/library?host={tmp_path / 'no-server'}")  # no server there
 
 
 # --- runs -----------------------------------------------------------------------------------------------
@@ -326,3 +344,55 @@ def test_record_event_by_a_person(lib: Library, run_id: str) -> None:
     assert len(lib.events(demand_id="D0000000000000002")) == 6
     with pytest.raises(ValueError):
         lib.record_event(run_id=None, call_id=None, demand_id=None, kind="", actor="张三")
+
+
+# --- the same answers on every backend ----------------------------------------------------------------------
+def test_text_is_ordered_by_code_point_on_every_backend(lib: Library, run_id: str) -> None:
+    """PostgreSQL sorts text by the database's locale (a Chinese one sorts by pinyin, case-insensitively):
+    the library orders by code point on every backend, as SQLite does."""
+    files = ["阿坝.xlsx", "成都.xlsx", "b.xlsx", "A.xlsx"]
+    frame = pd.DataFrame(
+        {s.DEMAND_ID: [f"D{i}" for i in range(4)], s.CALL_ID: "c2026", s.SOURCE_FILE: files, s.SOURCE_ROW: 2}
+    )
+    lib.save_call(run_id, frame, pd.DataFrame())
+    assert lib.demands()[s.SOURCE_FILE].tolist() == sorted(files) == ["A.xlsx", "b.xlsx", "成都.xlsx", "阿坝.xlsx"]
+    for reviewer in ("李四", "张三", "Zoe", "amy"):
+        lib.record_event(run_id=None, call_id="c2026", demand_id="D0", kind="note", actor=reviewer)
+    assert lib.events(kind="note")[m.ACTOR].tolist() == ["李四", "张三", "Zoe", "amy"]  # in the order written
+
+
+def test_thousands_of_demands_and_long_id_lists(lib: Library, run_id: str) -> None:
+    n = 2 * m.CHUNK + 37
+    frame = pd.DataFrame(
+        {
+            s.DEMAND_ID: [f"D{i:05d}" for i in range(n)],
+            s.CALL_ID: [f"c{i % 3}" for i in range(n)],
+            s.SOURCE_FILE: "big.csv",
+            s.SOURCE_ROW: range(2, n + 2),
+            s.FUNDING: [float("nan") if i % 5 == 0 else i * 0.5 for i in range(n)],
+            s.NEEDS_REVIEW: [i % 2 == 0 for i in range(n)],
+            s.CHAIN_ID: "EC-BATT",
+        }
+    )
+    assert lib.save_call(run_id, frame, pd.DataFrame())["inserted"] == n
+    again = lib.save_call(run_id, frame, pd.DataFrame())
+    assert (again["unchanged"], again["events"]) == (n, 0)
+    stored = lib.demands()
+    assert len(stored) == n and stored[s.NEEDS_REVIEW].sum() == (n + 1) // 2
+    assert stored[s.FUNDING].isna().sum() == len(range(0, n, 5))
+    assert lib.demands_by_external_id([f"X{i}" for i in range(n)]) == {}
+    assert len(lib.events(kind="mapping")) == n
+
+
+def test_a_learned_model_is_stored_as_bytes_and_read_back(lib: Library, run_id: str) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6, 8)).astype(np.float32)
+    X[:3, 0] += 3.0
+    model = CorrectionModel.fit(X, ["EC/EC-BATT"] * 3 + ["NONE/NONE"] * 3, "Ltest", "enc", MappingConfig())
+    assert lib.save_mapper_model(model, run_id) and not lib.save_mapper_model(model, run_id)
+    again = lib.mapper_model("Ltest")
+    assert again is not None and again.to_bytes() == model.to_bytes()
+    assert np.array_equal(again.predict_proba(X), model.predict_proba(X))
+    assert lib.mapper_model("nope") is None
+    assert [(v, n) for v, n, _ in lib.mapper_models()] == [("Ltest", 6)]
+    assert lib.events(kind="mapper_model")[m.NEW_VALUE].tolist() == ["Ltest"]
