@@ -169,3 +169,7 @@ main.add_command(audit)
 from .cli_decisions import decisions  # noqa: E402
 
 main.add_command(decisions)
+
+from .cli_erase import erase  # noqa: E402
+
+main.add_command(erase)

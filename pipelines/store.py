@@ -22,6 +22,7 @@ from . import migrations as m
 from . import schema as s
 from .corrections import keep_human_decisions
 from .decision_store import DecisionsMixin
+from .erasure import ErasureMixin
 from .errors import ConfigError
 from .model_store import ModelsMixin
 from .review_store import CorrectionsMixin
@@ -45,7 +46,7 @@ class _Plan:
     unchanged: int = 0
 
 
-class Library(CorrectionsMixin, ModelsMixin, DecisionsMixin):
+class Library(CorrectionsMixin, ModelsMixin, DecisionsMixin, ErasureMixin):
     """The demand library at a database URL: `Library.open(url)`, `close()` (or `with`); review loop: the mixin."""
 
     def __init__(self, url: str) -> None:
