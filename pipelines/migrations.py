@@ -76,7 +76,7 @@ CHUNK = 500  # ids per IN (...) query
 
 
 def db_value(value: Any, kind: Any = sa.Text) -> Any:
-    """One cell as stored: None for NaN/NA/None, 0/1 for bools, then int/float/str by the SQL type."""
+    """One cell as stored: None for NaN/NA/None, 0/1 for bools, then int/float/str (without NUL) by the SQL type."""
     if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return None
     if isinstance(value, bool | np.bool_):
@@ -87,7 +87,7 @@ def db_value(value: Any, kind: Any = sa.Text) -> Any:
         return float(value)
     if isinstance(value, dict | list | tuple):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
+    return str(value).replace("\x00", "")  # NUL: PostgreSQL text cannot hold it; the same stored on every backend
 
 
 def demand_values(record: Mapping[Any, Any], columns: Iterable[str]) -> dict[str, Any]:
@@ -384,6 +384,26 @@ def _sqlite_events(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+def _psycopg_events(engine: Engine) -> None:
+    """PostgreSQL text cannot hold NUL (U+0000), which SQLite stores as any other character: every string sent
+    through psycopg has it removed (a DataError otherwise, e.g. for a note imported from a CSV file)."""
+    from psycopg.adapt import Buffer
+    from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
+
+    class _Text(StrDumperUnknown):
+        def dump(self, obj: str) -> Buffer | None:
+            return super().dump(obj.replace("\x00", "") if "\x00" in obj else obj)
+
+    class _Binary(StrBinaryDumper):
+        def dump(self, obj: str) -> Buffer | None:
+            return super().dump(obj.replace("\x00", "") if "\x00" in obj else obj)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.adapters.register_dumper(str, _Text)
+        dbapi_conn.adapters.register_dumper(str, _Binary)
+
+
 def _sqlite_folder(url: URL) -> None:
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
@@ -396,6 +416,8 @@ def create_engine(url: str) -> Engine:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError as exc:
         raise ConfigError(f"需求库数据库地址无效：{url!r}（示例：sqlite:///data/library.sqlite）") from exc
+    if parsed.drivername in ("postgresql", "postgres"):  # no driver named: the one installed (psycopg 3)
+        parsed = parsed.set(drivername="postgresql+psycopg")
     shown = parsed.render_as_string(hide_password=True)
     try:
         if parsed.get_backend_name() == "sqlite":
@@ -409,4 +431,6 @@ def create_engine(url: str) -> Engine:
         raise ConfigError(f"需求库数据库 {shown} 需要的驱动未安装：{exc}") from exc
     if engine.dialect.name == "sqlite":
         _sqlite_events(engine)
+    elif engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+        _psycopg_events(engine)
     return engine

@@ -106,7 +106,7 @@ def _bindir() -> Path | None:
 
 def _apt_install() -> str:
     """Install Debian's postgresql package (as root), creating no default cluster; '' or why it failed."""
-    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive", "UCF_FORCE_CONFFOLD": "1"}
     conf = Path("/etc/postgresql-common/createcluster.conf")
     if not conf.exists():  # keep the package from creating and starting a "main" cluster on port 5432
         conf.parent.mkdir(parents=True, exist_ok=True)

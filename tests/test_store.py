@@ -396,3 +396,20 @@ def test_a_learned_model_is_stored_as_bytes_and_read_back(lib: Library, run_id: 
     assert lib.mapper_model("nope") is None
     assert [(v, n) for v, n, _ in lib.mapper_models()] == [("Ltest", 6)]
     assert lib.events(kind="mapper_model")[m.NEW_VALUE].tolist() == ["Ltest"]
+
+
+def test_a_nul_character_does_not_break_a_save(lib: Library, run_id: str) -> None:
+    """PostgreSQL text cannot hold U+0000 (SQLite can): the PostgreSQL engine drops it instead of failing."""
+    frame = pd.DataFrame({s.DEMAND_ID: ["D1"], s.CALL_ID: ["c2026"], s.TITLE: ["锂电\x00回收"]})
+    assert lib.save_call(run_id, frame, pd.DataFrame())["inserted"] == 1
+    lib.record_event(run_id=None, call_id="c2026", demand_id="D1", kind="note", actor="张\x00三", evidence="备注\x00")
+    assert lib.demands()[s.TITLE].tolist() == ["锂电回收"]  # demand values are stored without it on every backend
+    assert lib.save_call(run_id, frame, pd.DataFrame())["unchanged"] == 1
+    assert lib.events(kind="note")[m.ACTOR].iloc[0].replace("\x00", "") == "张三"
+
+
+def test_a_postgresql_url_without_a_driver_uses_psycopg(library_url: str) -> None:
+    plain = library_url.replace("postgresql+psycopg://", "postgresql://")
+    with Library.open(plain) as library:
+        assert library.schema_version() == LATEST
+        assert library._ready().dialect.driver == ("psycopg" if plain.startswith("postgresql") else "pysqlite")
