@@ -1,7 +1,5 @@
 """`ningliang erase`: a person's data leaves the library, the erasure is recorded without the data itself."""
 
-from pathlib import Path
-
 import pandas as pd
 from click.testing import CliRunner
 
@@ -11,8 +9,7 @@ from pipelines.cli import main
 from pipelines.store import Library
 
 
-def _library(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'lib.sqlite'}"
+def _library(url: str) -> str:
     demands = pd.DataFrame(
         {
             s.DEMAND_ID: ["D1", "D2", "D3"],
@@ -35,8 +32,8 @@ def _library(tmp_path: Path) -> str:
     return url
 
 
-def test_erase_removes_the_person_everywhere_and_records_it_without_the_data(tmp_path: Path) -> None:
-    url = _library(tmp_path)
+def test_erase_removes_the_person_everywhere_and_records_it_without_the_data(library_url: str) -> None:
+    url = _library(library_url)  # SQLite and PostgreSQL (conftest)
     args = ["erase", "--name", "张伟", "--contact", "13812345678", "--by", "王主任", "--reason", "申请 2026-07"]
     result = CliRunner().invoke(main, [*args, "--db", url])
     assert result.exit_code == 0, result.output
@@ -53,6 +50,6 @@ def test_erase_removes_the_person_everywhere_and_records_it_without_the_data(tmp
         assert "张伟" not in " ".join(library.events().fillna("").astype(str).to_numpy().ravel())
 
 
-def test_erase_needs_an_identifier(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["erase", "--by", "王主任", "--db", _library(tmp_path)])
+def test_erase_needs_an_identifier(library_url: str) -> None:
+    result = CliRunner().invoke(main, ["erase", "--by", "王主任", "--db", _library(library_url)])
     assert result.exit_code == 2 and "--name" in result.output
