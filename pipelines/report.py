@@ -3,12 +3,15 @@
 `write_outputs` writes, into one directory:
   demands.csv / clusters.csv / quarantine.csv  UTF-8 with BOM, English headers exactly as in `schema`,
       booleans true/false, floats rounded to 4 places, text neutralised with `safe.safe_text`;
-  draft_list.xlsx  (see `workbook`);  report.html  (one self-contained page);  manifest.json.
+  draft_list.xlsx  (see `workbook`);  demand_list.xlsx / demand_list.docx  (the department's 需求清单 format, see
+  `demand_list`);  report.html  (the staff's working view: one self-contained page, see `write_html`);  manifest.json.
 Each file is written to a temporary name first and renamed into place, so no half-written file is left.
 """
 
+import base64
 import csv
 import datetime as dt
+import hashlib
 import json
 import math
 import numbers
@@ -21,9 +24,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from . import schema as s
 from .completeness import RETURN_LIST_HEADERS
+from .demand_list import (
+    build_demand_list,
+    key_sentences,
+    representative,
+    source_label,
+    split_member_ids,
+    write_demand_list_docx,
+    write_demand_list_xlsx,
+)
 from .safe import is_missing, safe_text
 from .workbook import DUPLICATE_KIND_LABELS, industry_of, industry_rank, write_return_list, write_workbook
 
@@ -35,8 +48,13 @@ DEMANDS_CSV, CLUSTERS_CSV, QUARANTINE_CSV = "demands.csv", "clusters.csv", "quar
 DRAFT_XLSX, REPORT_HTML, MANIFEST_JSON = "draft_list.xlsx", "report.html", "manifest.json"
 PAIRS_CSV = "duplicate_pairs.csv"  # machine export of every duplicate decision, when the flow provides them
 RETURNS_XLSX = "return_list.xlsx"  # per-enterprise list of incomplete demands, when the flow provides it
-OUTPUT_FILES = (DEMANDS_CSV, CLUSTERS_CSV, QUARANTINE_CSV, DRAFT_XLSX, REPORT_HTML, MANIFEST_JSON)
+LIST_XLSX, LIST_DOCX = "demand_list.xlsx", "demand_list.docx"  # the draft list in the department's format
+OUTPUT_FILES = (
+    DEMANDS_CSV, CLUSTERS_CSV, QUARANTINE_CSV, DRAFT_XLSX, LIST_XLSX, LIST_DOCX, REPORT_HTML, MANIFEST_JSON,
+)  # fmt: skip
 TEMPLATE = "report.html.j2"
+FILTER_SCRIPT = "report_filter.js.j2"  # the page's only script; allowed by its sha256 hash in the CSP
+MAX_CHART_BARS = 20  # bars per overview chart; the rest are summed into one "其他" bar
 CSV_FLOAT_DIGITS = 4
 MAX_MEMBERS = 50  # members listed per duplicate group / cluster in the HTML report
 MAX_GROUPS = 300  # duplicate groups listed in the HTML report
@@ -61,13 +79,16 @@ class ReportBundle:
 
 
 def write_outputs(bundle: ReportBundle, out_dir: Path) -> dict[str, Path]:
-    """Create `out_dir` and write the six output files; returns {file name: path}, e.g. "demands.csv"."""
+    """Create `out_dir` and write OUTPUT_FILES (and the optional pair and return lists); {file name: path}."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / name for name in OUTPUT_FILES}
     write_csv(bundle.demands, s.DEMANDS_EXPORT_COLUMNS, paths[DEMANDS_CSV])
     write_csv(bundle.clusters, s.CLUSTERS_EXPORT_COLUMNS, paths[CLUSTERS_CSV])
     write_csv(bundle.quarantine, s.QUARANTINE_EXPORT_COLUMNS, paths[QUARANTINE_CSV])
     write_draft_workbook(bundle, paths[DRAFT_XLSX])
+    sections = build_demand_list(bundle.drafts, bundle.demands)
+    _write_atomically(paths[LIST_XLSX], lambda tmp: write_demand_list_xlsx(bundle.call_id, sections, tmp))
+    _write_atomically(paths[LIST_DOCX], lambda tmp: write_demand_list_docx(bundle.call_id, sections, tmp))
     write_html(bundle, paths[REPORT_HTML])
     write_manifest(bundle.manifest, paths[MANIFEST_JSON])
     if bundle.duplicate_pairs is not None:
@@ -127,17 +148,53 @@ def write_draft_workbook(bundle: ReportBundle, path: Path) -> None:
 
 
 def write_html(bundle: ReportBundle, path: Path) -> None:
-    """report.html: one self-contained Chinese page (inline CSS, no script, restrictive CSP), autoescaped."""
+    """report.html: the staff's working view, one self-contained Chinese page, autoescaped.
+
+    Nothing external is loaded (no CDN, font or remote image); the Content-Security-Policy is default-src 'none'
+    with inline style and exactly one inline script, allowed by its sha256 hash: the search and filter over the
+    draft entries, reading its data from a <script type="application/json"> block whose <, > and & are escaped.
+    """
+    env = _environment()
+    script = env.get_template(FILTER_SCRIPT).render()
+    if "</" in script or "<!--" in script:
+        raise ValueError(f"{FILTER_SCRIPT} must not contain '</' or '<!--'")
+    context = _html_context(bundle)
+    context["filter_data"] = json_for_html(context.pop("filter_index"))
+    html = env.get_template(TEMPLATE).render(
+        **context, filter_script=Markup(script), script_hash=Markup(script_hash(script))
+    )
+    _write_atomically(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
+
+
+def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("pipelines", "templates"),
         autoescape=select_autoescape(("html", "htm", "xml", "j2"), default_for_string=True, default=True),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=False,
     )
     env.filters["num"] = _format_number
-    html = env.get_template(TEMPLATE).render(**_html_context(bundle))
-    _write_atomically(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
+    return env
+
+
+_JSON_ESCAPES = (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def script_hash(script: str) -> str:
+    """The CSP source of an inline script: 'sha256-<base64 of the digest of its exact text>'."""
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+def json_for_html(data: object) -> Markup:
+    """JSON to embed in a <script type="application/json"> block: <, > and & as \\u003c \\u003e \\u0026, so no
+    text can close the block or open markup; U+2028/2029 escaped too."""
+    text = json.dumps(_jsonable(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for raw, escaped in _JSON_ESCAPES:
+        text = text.replace(raw, escaped)
+    return Markup(text)
 
 
 def overview(bundle: ReportBundle) -> list[tuple[str, int]]:
@@ -172,7 +229,8 @@ def _html_context(bundle: ReportBundle) -> dict[str, Any]:
         "review": _records(review.head(MAX_TABLE_ROWS), _REVIEW_COLUMNS),
         "review_hidden": max(len(review) - MAX_TABLE_ROWS, 0),
         "chains": _cluster_chains(bundle.clusters, d),
-        "drafts": _draft_chains(bundle.drafts),
+        "charts": _charts(d),
+        **_entry_view(bundle.drafts, d),
         "quarantine": _records(bundle.quarantine.head(MAX_TABLE_ROWS), s.QUARANTINE_EXPORT_COLUMNS),
         "quarantine_hidden": max(len(bundle.quarantine) - MAX_TABLE_ROWS, 0),
         "run_info": [(k, _text(v)) for k, v in sorted(bundle.manifest.items()) if isinstance(v, str | int | float)],
@@ -223,19 +281,108 @@ def _duplicate_groups(d: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 _ENTRY_KIND_LABELS = {"cluster": "聚类", "duplicate_group": "重复组", "single": "单条"}
+_DIMENSIONS = (("score_urgency", "紧迫度"), ("score_difficulty", "解决难易度"), ("score_market", "市场推广"))
+_ENTRY_COLUMNS = (
+    *s.DRAFT_COLUMNS, "score_total", "score_total_evidence", "score_rank", "score_source", "score_experts",
+    *(c for dim, _ in _DIMENSIONS for c in (dim, f"{dim}_evidence")), "entry_status", "staff_note",
+)  # fmt: skip
+_MEMBER_COLUMNS = (
+    s.DEMAND_ID, s.EXTERNAL_ID, s.TITLE, s.TEXT, s.ENTERPRISE, s.REGION, s.FUNDING, s.NEEDS_REVIEW, s.REVIEW_REASON,
+    s.DUPLICATE_GROUP, s.DUPLICATE_OF, s.RECURRING, s.FIRST_CALL, s.CORE_TEXT, s.SOURCE_FILE, s.SOURCE_ROW,
+)  # fmt: skip
 
 
-def _draft_chains(drafts: pd.DataFrame) -> list[dict[str, Any]]:
-    """Draft entries grouped by industry and chain, in the draft list's order, capped per chain."""
-    blocks = []
-    for (industry, chain), part in drafts.groupby([s.INDUSTRY, s.CHAIN], sort=False):
-        rows = _records(part.head(MAX_TABLE_ROWS), s.DRAFT_COLUMNS)
-        for row in rows:
-            row["kind"] = _ENTRY_KIND_LABELS.get(str(row["entry_kind"]), str(row["entry_kind"]))
+def _charts(d: pd.DataFrame) -> dict[str, Any]:
+    """Overview bar charts: demands by industry, chain and region (each bar also counting duplicates once), and
+    the review queue's share."""
+    distinct = ~_nonblank_mask(d[s.DUPLICATE_OF]) if s.DUPLICATE_OF in d.columns else pd.Series(True, index=d.index)
+    industry = pd.Series([industry_of(i, j) for i, j in zip(d[s.INDUSTRY], d[s.INDUSTRY_ID], strict=True)], d.index)
+    chain = d[s.CHAIN].map(lambda v: _text(v) or "（未对应产业链）")
+    region = d[s.REGION].map(lambda v: _text(v).strip() or "（未填写）") if s.REGION in d.columns else chain.map(str)
+    review = int(_review_mask(d).sum())
+    return {
+        "industry": _bars(industry, distinct, order=lambda name: industry_rank(name)),
+        "chain": _bars(chain, distinct),
+        "region": _bars(region, distinct),
+        "total": len(d),
+        "distinct": int(distinct.sum()),
+        "review": review,
+        "review_share": _share(review, d),
+    }
+
+
+def _bars(labels: pd.Series, distinct: pd.Series, order: Callable[[str], Any] | None = None) -> list[dict[str, Any]]:
+    """One bar per label (largest first, or `order`), capped at MAX_CHART_BARS with the rest summed as 其他."""
+    frame = pd.DataFrame({"label": labels.astype(str), "distinct": distinct.astype(bool)})
+    counts = frame.groupby("label", sort=False).agg(count=("distinct", "size"), distinct=("distinct", "sum"))
+    rows = [(str(k), int(r["count"]), int(r["distinct"])) for k, r in counts.iterrows()]
+    rows.sort(key=(lambda r: order(r[0])) if order else (lambda r: (-r[1], r[0])))
+    if len(rows) > MAX_CHART_BARS:
+        rest = rows[MAX_CHART_BARS - 1 :]
+        rows = [
+            *rows[: MAX_CHART_BARS - 1],
+            (f"其他（{len(rest)} 项）", sum(r[1] for r in rest), sum(r[2] for r in rest)),
+        ]
+    peak = max((r[1] for r in rows), default=0) or 1
+    return [
+        {"label": label, "count": count, "distinct": dist, "width": round(100.0 * count / peak, 1),
+         "distinct_width": round(100.0 * dist / peak, 1)}
+        for label, count, dist in rows
+    ]  # fmt: skip
+
+
+def _entry_view(drafts: pd.DataFrame, d: pd.DataFrame) -> dict[str, Any]:
+    """Draft entries per chain ranked by score, each with its evidence, key sentences and members; the filter's
+    index (one item per shown entry, in page order) and the choices of the industry and chain filters."""
+    members_of = {str(r[s.DEMAND_ID]): r for r in _records(d, _MEMBER_COLUMNS)}
+    blocks: list[dict[str, Any]] = []
+    index: list[dict[str, Any]] = []
+    for (industry_key, chain_key), part in drafts.groupby([s.INDUSTRY, s.CHAIN], sort=False, dropna=False):
+        if "score_rank" in part.columns:
+            rank = pd.to_numeric(part["score_rank"], errors="coerce").fillna(float("inf"))
+            part = part.assign(_rank=rank).sort_values("_rank", kind="stable")
+        rows = _records(part.head(MAX_TABLE_ROWS), _ENTRY_COLUMNS)
         blocks.append(
-            {"industry": industry, "chain": chain, "entries": rows, "hidden": max(len(part) - MAX_TABLE_ROWS, 0)}
+            {
+                "industry": industry_of(industry_key, rows[0][s.INDUSTRY_ID] if rows else ""),
+                "chain": _text(chain_key) or "（未对应产业链）",
+                "chain_id": _text(rows[0][s.CHAIN_ID]) if rows else "",
+                "entries": rows,
+                "hidden": max(len(part) - MAX_TABLE_ROWS, 0),
+            }
         )
-    return sorted(blocks, key=lambda b: (industry_rank(str(b["industry"])), str(b["chain"])))
+    blocks.sort(key=lambda b: (industry_rank(str(b["industry"])), str(b["chain_id"]), str(b["chain"])))
+    chains = [f"{b['industry']} · {b['chain']}" for b in blocks]
+    for chain_index, block in enumerate(blocks):
+        block["index"] = chain_index
+        for row in block["entries"]:
+            ids = split_member_ids(row["member_ids"])
+            members = [members_of[i] for i in ids if i in members_of]
+            rep = representative(members)
+            row["idx"] = len(index)
+            row["kind"] = _ENTRY_KIND_LABELS.get(str(row["entry_kind"]), str(row["entry_kind"]))
+            row["content"] = key_sentences(_text(rep[s.TEXT]), source_label(rep), _text(rep[s.TITLE])) if rep else ""
+            row["members"] = [{**m, "source": source_label(m)} for m in members[:MAX_MEMBERS]]
+            row["members_hidden"] = max(len(ids) - MAX_MEMBERS, 0)
+            row["dimensions"] = [(label, row[c], row[f"{c}_evidence"]) for c, label in _DIMENSIONS]
+            flagged = sum(m[s.NEEDS_REVIEW] == "是" for m in members)
+            row["review_count"] = int(max(_num(row["needs_review_count"]), flagged))
+            row["review"] = row["review_count"] > 0
+            words = [row["draft_title"], row["label"], row[s.CLUSTER_GROUP_LABEL], row["enterprises"], row["regions"]]
+            words += [row[s.ENTRY_ID], row["entry_status"], row["content"]]
+            words += [m[c] for m in row["members"] for c in (s.DEMAND_ID, s.EXTERNAL_ID, s.TITLE, s.ENTERPRISE)]
+            index.append(
+                {
+                    "i": row["idx"],
+                    "industry": block["industry"],
+                    "chain": chain_index,
+                    "review": row["review"],
+                    "text": " ".join(_text(w) for w in words if _text(w)).lower(),
+                }
+            )
+    industries = sorted({str(b["industry"]) for b in blocks}, key=industry_rank)
+    return {"entry_blocks": blocks, "entry_total": len(index), "filter_index": index,
+            "filter_industries": industries, "filter_chains": chains}  # fmt: skip
 
 
 def _cluster_chains(clusters: pd.DataFrame, d: pd.DataFrame) -> list[dict[str, Any]]:

@@ -287,6 +287,11 @@ def _add_review_validation(ws: Worksheet, rows: int) -> None:
     dv.add(f"{letter}2:{letter}{rows + 1}")
 
 
+def set_cell(cell: Cell, value: object) -> None:
+    """Store one value the way every workbook here does (see `_set`): no formula, text neutralised."""
+    _set(cell, value)
+
+
 def _set(cell: Cell, value: object) -> None:
     """Store one value: missing -> empty cell; bool -> 是/否; number -> numeric cell; else a string cell."""
     if type(value) is str:

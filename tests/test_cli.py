@@ -73,7 +73,8 @@ def test_hostile_text_is_inert_in_every_output(tmp_path: Path) -> None:
                 assert cell.data_type != "f"
                 assert not (isinstance(cell.value, str) and cell.value[:1] in ("=", "+", "-", "@"))
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "<script>" not in html and "<img src=x" not in html
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert html.count("<script") == 2  # the report's own JSON data block and its hash-allowed filter script
     assert "&lt;script&gt;" in html
 
 

@@ -55,6 +55,8 @@ def _run(tmp_path: Path, csv_path: Path, out: str) -> pd.DataFrame:
         "clusters.csv",
         "quarantine.csv",
         "draft_list.xlsx",
+        "demand_list.xlsx",
+        "demand_list.docx",
         "report.html",
         "manifest.json",
         "duplicate_pairs.csv",

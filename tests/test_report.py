@@ -16,6 +16,8 @@ from pipelines.report import (
     FILES_COLUMNS,
     OUTPUT_FILES,
     ReportBundle,
+    json_for_html,
+    script_hash,
     write_csv,
     write_draft_workbook,
     write_html,
@@ -381,22 +383,53 @@ def test_detail_and_quarantine_sheets(workbook: openpyxl.Workbook) -> None:
 # --- HTML -------------------------------------------------------------------------------------------
 
 
+def _script_blocks(html: str) -> list[tuple[str, str]]:
+    return re.findall(r"<script([^>]*)>(.*?)</script>", html, flags=re.DOTALL)
+
+
 def test_html_escapes_user_text_and_carries_csp(tmp_path: Path) -> None:
     path = tmp_path / "report.html"
     write_html(make_bundle(), path)
     html = path.read_text(encoding="utf-8")
-    assert "<script" not in html.lower()
+    scripts = _script_blocks(html)
+    assert [attrs for attrs, _ in scripts] == [' type="application/json" id="filter-data"', ""]
+    assert html.lower().count("<script") == 2  # ours only: the data block and the filter
     assert "<img" not in html.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
-    assert (
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "style-src 'unsafe-inline'; img-src data:\">" in html
-    )
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html)
+    assert csp is not None
+    directives = dict(d.strip().split(" ", 1) for d in csp.group(1).split(";"))
+    assert directives["default-src"] == "'none'"
+    assert directives["style-src"] == "'unsafe-inline'"
+    assert directives["script-src"] == script_hash(scripts[1][1])  # exactly the filter script, by its hash
+    assert directives["base-uri"] == directives["form-action"] == "'none'"
     assert '<html lang="zh-CN">' in html
     assert "<title>技术需求汇总报告 — call-1</title>" in html
-    assert not re.search(r"<(link|iframe|object|embed)\b", html)
+    assert not re.search(r"<(link|iframe|object|embed|img)\b", html)
+    assert not re.search(r"(src|href)=\"(https?:)?//", html) and "@import" not in html and "url(" not in html
     assert "http://evil.example" in html and 'href="http' not in html
+
+
+def test_embedded_json_escapes_angle_brackets_and_ampersands(tmp_path: Path) -> None:
+    bundle = make_bundle()
+    bundle.drafts.loc[0, "label"] = "A&B </script><script>alert(2)</script> \u2028"
+    path = tmp_path / "report.html"
+    write_html(bundle, path)
+    data = _script_blocks(path.read_text(encoding="utf-8"))[0][1]
+    assert not set("<>&") & set(data)
+    assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(2)" in data and "a\\u0026b" in data
+    index = json.loads(data)
+    assert len(index) == len(bundle.drafts) and [item["i"] for item in index] == list(range(len(index)))
+    assert any("</script><script>alert(2)</script>" in item["text"] for item in index)
+    assert json_for_html({"k": "<&>"}) == '{"k":"\\u003c\\u0026\\u003e"}'
+
+
+def test_filter_script_is_static_and_hash_stable(tmp_path: Path) -> None:
+    write_html(make_bundle(), tmp_path / "a.html")
+    write_html(make_bundle(extra_group_members=3), tmp_path / "b.html")
+    scripts = [_script_blocks((tmp_path / n).read_text(encoding="utf-8"))[1][1] for n in ("a.html", "b.html")]
+    assert scripts[0] == scripts[1] and 'getElementById("filter-data")' in scripts[0]
 
 
 def test_html_sections(tmp_path: Path) -> None:
@@ -448,7 +481,7 @@ def test_manifest_is_sorted_indented_utf8(tmp_path: Path) -> None:
     assert data["counts"] == {"accepted": 4} and data["score"] is None
 
 
-def test_write_outputs_creates_dir_and_six_files(tmp_path: Path) -> None:
+def test_write_outputs_creates_dir_and_every_file(tmp_path: Path) -> None:
     out_dir = tmp_path / "a" / "b"
     paths = write_outputs(make_bundle(), out_dir)
     assert (
@@ -459,6 +492,8 @@ def test_write_outputs_creates_dir_and_six_files(tmp_path: Path) -> None:
             "clusters.csv",
             "quarantine.csv",
             "draft_list.xlsx",
+            "demand_list.xlsx",
+            "demand_list.docx",
             "report.html",
             "manifest.json",
         }
@@ -519,3 +554,97 @@ def test_workbook_keeps_the_entries_of_one_upper_group_together(tmp_path: Path) 
     assert rows[2][DRAFT_HEADERS.index("上层群组编号")] == "K1"
     detail = list(openpyxl.load_workbook(path)["需求明细"].iter_rows(values_only=True))
     assert detail[0][-1] == "上层群组" and detail[1][-1] == "K1"
+
+
+# --- the staff's working view: charts, ranked entries with evidence, members, filter -------------------------
+
+CMD = "=cmd|' /C calc'!A0"
+D8_TEXT = (
+    "我公司成立于2001年，是国家高新技术企业。需要开发12英寸晶圆减薄设备。厚度均匀性≤1μm；目前依赖进口，急需国产替代。"
+)
+
+
+def scored_bundle() -> ReportBundle:
+    """make_bundle() with scored, ranked entries: in 集成电路 S8 (rank 1) and C1 (rank 3) share the upper group K1,
+    S11 (rank 2, a `=cmd` payload) has none; S9 (新型显示) was rejected by staff; members with texts and numbers."""
+    bundle = make_bundle()
+    more = [
+        _demand("D8", **{s.TITLE: "晶圆减薄设备", s.TEXT: D8_TEXT, s.EXTERNAL_ID: "XQ-008", s.ENTERPRISE: "企业戊",
+                         s.REGION: "绵阳市", s.RECURRING: True, s.FIRST_CALL: "2025-秋"}),
+        _demand("D9", **{s.TITLE: "显示驱动芯片", s.TEXT: "需要显示驱动芯片。", s.REGION: "德阳市"}),
+        _demand("D11", **{s.TITLE: CMD, s.TEXT: CMD + "。第二句。", s.EXTERNAL_ID: "=XQ-11", s.ENTERPRISE: IMG,
+                          s.REGION: "", s.NEEDS_REVIEW: True, s.REVIEW_REASON: "置信度低"}),
+    ]  # fmt: skip
+    demands = pd.concat([bundle.demands, pd.DataFrame(more)], ignore_index=True)
+    scores = {  # entry: (total, rank, urgency, difficulty, market, status, group, members)
+        "C1": (50.0, 3, 40.0, 50.0, 60.0, "", "K1", "D1;D2"),
+        "S3": (70.0, 1, 70.0, 70.0, 70.0, "已采纳", "", "D3"),
+        "S4": (10.0, 1, 10.0, 10.0, 10.0, "", "", "D4"),
+        "S9": (90.0, 1, 90.0, 90.0, 90.0, "不采纳", "", "D9"),
+        "S8": (80.5, 1, 72.0, 55.0, 66.0, "", "K1", "D8"),
+        "S11": (60.0, 2, 60.0, 60.0, 60.0, "", "", "D11"),
+    }
+    drafts = pd.concat(
+        [bundle.drafts, pd.DataFrame([_draft("S11", "电子信息", "EI-01", "集成电路", 1, draft_title=CMD)])],
+        ignore_index=True,
+    )
+    rows = [scores[e] for e in drafts[s.ENTRY_ID]]
+    for column, values in {
+        "score_total": [r[0] for r in rows],
+        "score_rank": [r[1] for r in rows],
+        "score_urgency": [r[2] for r in rows],
+        "score_difficulty": [r[3] for r in rows],
+        "score_market": [r[4] for r in rows],
+        "entry_status": [r[5] for r in rows],
+        s.CLUSTER_GROUP: [r[6] for r in rows],
+        s.CLUSTER_GROUP_LABEL: ["芯片、封装" if r[6] else "" for r in rows],
+        "member_ids": [r[7] for r in rows],
+    }.items():
+        drafts[column] = values
+    for dim, label in (("urgency", "紧迫度"), ("difficulty", "解决难易度"), ("market", "市场推广")):
+        drafts[f"score_{dim}_evidence"] = [
+            f"{label} {v:g}：依据{e} {IMG}" for e, v in zip(drafts[s.ENTRY_ID], drafts[f"score_{dim}"], strict=True)
+        ]
+    drafts["score_total_evidence"] = [f"总分 {v:g}" for v in drafts["score_total"]]
+    drafts["staff_note"] = ["", "张三 2026-11-01 采纳", "", "李四 2026-11-01 不采纳：重复", "", ""]
+    drafts["recurring_members"] = [0, 0, 0, 0, 1, 0]
+    return ReportBundle("call-1", demands, bundle.clusters, drafts, bundle.quarantine, bundle.files, bundle.manifest)
+
+
+def test_html_overview_charts_count_duplicates_once(tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    write_html(scored_bundle(), path)
+    html = path.read_text(encoding="utf-8")
+    for chart in ("chart-industry", "chart-region", "chart-chain", "chart-review"):
+        assert f'id="{chart}"' in html
+    industry = html[html.index('id="chart-industry"') : html.index('id="chart-region"')]
+    assert ">电子信息</span>" in industry and "5（4）" in industry  # D1, D2 (duplicate of D1), D8, D9, D11
+    assert industry.index("电子信息") < industry.index("装备制造") < industry.index("六大产业之外")
+    region = html[html.index('id="chart-region"') : html.index('id="chart-chain"')]
+    assert "绵阳市" in region and "（未填写）" in region
+    assert "3（43%）" not in html and "待复核需求" in html and "3（42.9%）" in html  # D1, D3, D11 of 7
+
+
+def test_html_entries_ranked_with_evidence_and_members_on_demand(tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    write_html(scored_bundle(), path)
+    html = path.read_text(encoding="utf-8")
+    section = html[html.index('id="drafts"') : html.index('id="files"')]
+    chain = section[section.index("<h3>电子信息 · 集成电路") : section.index("<h3>电子信息 · 新型显示")]
+    assert chain.index("大条目") < chain.index("=cmd") < chain.index("=HYPERLINK")  # by score_rank
+    assert "80.5" in chain and "紧迫度 72：依据S8 &lt;img src=x onerror=alert(1)&gt;" in chain
+    assert "需要开发12英寸晶圆减薄设备。【XQ-008】厚度均匀性≤1μm；【XQ-008】" in chain  # key sentences, sourced
+    assert "公司成立于" not in chain.split("<details>")[0]  # the self-description is not a key sentence
+    assert "<details>" in chain and "往期已提出（2025-秋）" in chain and "XQ-008<br>D8" in chain
+    assert "不采纳" in section and "已采纳" in section and "张三 2026-11-01 采纳" in section
+    assert 'id="filter-text"' in section and 'type="search"' in section
+    assert '<option value="电子信息">电子信息</option>' in section
+    assert "共 6 个条目" in section
+
+
+def test_html_print_styles(tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    write_html(scored_bundle(), path)
+    html = path.read_text(encoding="utf-8")
+    assert "@media print" in html and "print-color-adjust: exact" in html
+    assert '<div id="filters" hidden>' in html  # shown by the script only: nothing to click on paper or without it
