@@ -34,9 +34,8 @@ from .demand_list import (
     representative,
     source_label,
     split_member_ids,
-    write_demand_list_docx,
-    write_demand_list_xlsx,
 )
+from .demand_list_files import write_demand_list_docx, write_demand_list_xlsx
 from .safe import is_missing, safe_text
 from .workbook import DUPLICATE_KIND_LABELS, industry_of, industry_rank, write_return_list, write_workbook
 

@@ -8,13 +8,8 @@ import pandas as pd
 import pytest
 
 from pipelines import schema as s
-from pipelines.demand_list import (
-    HEADERS,
-    build_demand_list,
-    key_sentences,
-    write_demand_list_docx,
-    write_demand_list_xlsx,
-)
+from pipelines.demand_list import HEADERS, build_demand_list, key_sentences
+from pipelines.demand_list_files import write_demand_list_docx, write_demand_list_xlsx
 from pipelines.report import write_outputs
 from pipelines.safe import FORMULA_PREFIXES
 from tests.test_report import CMD, D8_TEXT, IMG, make_bundle, scored_bundle
@@ -143,7 +138,7 @@ def test_unscored_drafts_keep_their_order_and_leave_scores_empty() -> None:
 
 
 def test_docx_caps_long_chains_but_numbers_stay_aligned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipelines.demand_list as dl
+    import pipelines.demand_list_files as dl
 
     monkeypatch.setattr(dl, "MAX_DOCX_ENTRIES_PER_CHAIN", 2)
     bundle = scored_bundle()
