@@ -4,6 +4,7 @@ nothing is downloaded or installed here (`make test` installs Debian's `chromium
 
 import shutil
 import subprocess
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -25,11 +26,12 @@ FLAGS = (
     "--virtual-time-budget=5000",  # lets the page's script run before the DOM is dumped
 )
 TIMEOUT = 120  # seconds for one browser run
+CANDIDATES = ("/usr/bin/chromium",)  # Debian's package; PATH is searched first
 
 
 def chromium() -> str:
     """The Chromium binary, or skip the test with the reason printed."""
-    found = shutil.which("chromium") or next((p for p in ("/usr/bin/chromium",) if Path(p).exists()), None)
+    found = shutil.which("chromium") or next((p for p in CANDIDATES if Path(p).exists()), None)
     if found is None:
         reason = "Chromium 不可用（/usr/bin/chromium 不存在，测试不安装任何浏览器）：跳过浏览器测试"
         print(reason)
@@ -114,3 +116,23 @@ def test_csp_blocks_any_other_inline_script(page: Path, tmp_path: Path) -> None:
     dom = dump_dom(tampered, tmp_path)
     assert dom.find(".//title").text_content() == "技术需求汇总报告 — call-1"
     assert dom.get_element_by_id("filters").get("data-ready") == "true"  # the allowed script still ran
+
+
+def test_page_prints_to_pdf(page: Path, tmp_path: Path) -> None:
+    """Print-friendly: the page prints (A4 landscape by its @page rule) without the filter panel or navigation."""
+    pdf = tmp_path / "report.pdf"
+    command = [chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--no-pdf-header-footer",
+               f"--print-to-pdf={pdf}", page.resolve().as_uri()]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, timeout=TIMEOUT, check=False)
+    assert done.returncode == 0 and pdf.exists(), done.stderr.decode(errors="replace")[-2000:]
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 10_000
+
+
+def test_without_chromium_the_tests_skip_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(sys.modules[__name__], "CANDIDATES", ("/nonexistent/chromium",))
+    with pytest.raises(pytest.skip.Exception, match="Chromium 不可用"):
+        chromium()
+    assert "跳过浏览器测试" in capsys.readouterr().out
