@@ -2,6 +2,7 @@
 filter script the CSP allows by hash, and no payload becomes markup. Skips (with the reason) without Chromium:
 nothing is downloaded or installed here (`make test` installs Debian's `chromium` when it runs as root)."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -118,14 +119,25 @@ def test_csp_blocks_any_other_inline_script(page: Path, tmp_path: Path) -> None:
     assert dom.get_element_by_id("filters").get("data-ready") == "true"  # the allowed script still ran
 
 
-def test_page_prints_to_pdf(page: Path, tmp_path: Path) -> None:
-    """Print-friendly: the page prints (A4 landscape by its @page rule) without the filter panel or navigation."""
-    pdf = tmp_path / "report.pdf"
-    command = [chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--no-pdf-header-footer",
+def print_to_pdf(page: Path, tmp: Path) -> bytes:
+    pdf = tmp / (page.stem + ".pdf")
+    command = [chromium(), *FLAGS, f"--user-data-dir={tmp / 'profile-pdf'}", "--no-pdf-header-footer",
                f"--print-to-pdf={pdf}", page.resolve().as_uri()]  # fmt: skip
     done = subprocess.run(command, capture_output=True, timeout=TIMEOUT, check=False)
     assert done.returncode == 0 and pdf.exists(), done.stderr.decode(errors="replace")[-2000:]
-    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 10_000
+    return pdf.read_bytes()
+
+
+def test_page_prints_with_every_entrys_evidence(page: Path, tmp_path: Path) -> None:
+    """Print-friendly: the page prints (A4 landscape, no filter panel or navigation), and the script opens every
+    entry's evidence for printing: more pages than the same page printed without its script."""
+    printed = print_to_pdf(page, tmp_path)
+    assert printed.startswith(b"%PDF")
+    bare = tmp_path / "bare.html"
+    html = page.read_text(encoding="utf-8")
+    bare.write_text(re.sub(r"<script>.*?</script>", "", html, flags=re.DOTALL), encoding="utf-8")
+    pages = [len(re.findall(rb"/Type\s*/Page\b", pdf)) for pdf in (printed, print_to_pdf(bare, tmp_path))]
+    assert pages[0] > pages[1] > 0, pages
 
 
 def test_without_chromium_the_tests_skip_with_the_reason(
