@@ -170,6 +170,14 @@ from .cli_decisions import decisions  # noqa: E402
 
 main.add_command(decisions)
 
+from .cli_scores import scores  # noqa: E402
+
+main.add_command(scores)
+
+from .cli_library import library  # noqa: E402
+
+main.add_command(library)
+
 from .cli_erase import erase  # noqa: E402
 
 main.add_command(erase)

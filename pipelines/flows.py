@@ -31,6 +31,7 @@ from .dedup import detect_pairs, group_duplicates
 from .drafts import build_clusters, build_drafts, entry_ids
 from .embed import Encoder, demand_vectors, make_encoder, make_second_encoder
 from .errors import NoAcceptedRowsError
+from .expert_scores import apply_expert_scores
 from .ingest import IngestResult, ingest_files
 from .learned_mapping import CorrectionModel, features, model_version, training_set
 from .mapping import MAPPING_COLUMNS, IndustryMapper
@@ -266,6 +267,9 @@ def consolidate_call(
         listed = demands[demands[s.DEMAND_STATUS] != WITHDRAWN]
         drafts = decorate_drafts(st.run("需求清单", drafts_task, listed), staff)
         drafts = score_task(drafts, listed, config, call_date(library.runs(call_id)))
+        if len(expert := library.expert_scores()):  # the panel's scores replace or blend in; the ranking follows
+            drafts = apply_expert_scores(drafts, expert, load_rubric(config.scoring.rubric))
+            drafts = drafts.sort_values([s.INDUSTRY_ID, s.CHAIN_ID, SCORE_RANK, s.ENTRY_ID], ignore_index=True)
         demands = flag_incomplete(demands)
         clusters = clusters_task(demands)
         run_id = library.start_run(call_id, config_hash(config), taxonomy.version, encoder.name)

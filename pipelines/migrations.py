@@ -332,6 +332,33 @@ MAPPER_MODELS = METADATA.tables["mapper_models"]
 ENTRY_DECISIONS = METADATA.tables["entry_decisions"]
 
 
+def _define_v6(md: sa.MetaData) -> None:
+    """Version 6: expert panel scores of draft-list entries, one row per entry and expert (0-100, NULL = not
+    scored); members = the entry's demand ids when scored."""
+    sa.Table(
+        "expert_scores",
+        md,
+        sa.Column(s.ENTRY_ID, sa.Text, primary_key=True),
+        sa.Column("expert", sa.Text, primary_key=True),
+        *(sa.Column(c, sa.Float) for c in ("urgency", "difficulty", "market")),
+        sa.Column("members", sa.Text),
+        sa.Column(s.SOURCE_FILE, sa.Text),
+        sa.Column(s.SOURCE_ROW, sa.Integer),
+        sa.Column(AT, sa.Text, nullable=False),
+    )
+
+
+def _apply_v6(conn: Connection) -> None:
+    md = sa.MetaData(naming_convention=NAMING)
+    _define_v6(md)
+    md.create_all(conn)
+
+
+MIGRATIONS += (Migration(6, "expert_scores", _apply_v6),)
+_define_v6(METADATA)
+EXPERT_SCORES = METADATA.tables["expert_scores"]
+
+
 def applied_versions(engine: Engine) -> list[int]:
     """Versions recorded in schema_migrations, ascending ([] when the table does not exist yet)."""
     with engine.connect() as conn:

@@ -24,6 +24,7 @@ from .corrections import keep_human_decisions
 from .decision_store import DecisionsMixin
 from .erasure import ErasureMixin
 from .errors import ConfigError
+from .expert_store import ExpertScoresMixin
 from .model_store import ModelsMixin
 from .review_store import CorrectionsMixin
 
@@ -46,7 +47,7 @@ class _Plan:
     unchanged: int = 0
 
 
-class Library(CorrectionsMixin, ModelsMixin, DecisionsMixin, ErasureMixin):
+class Library(CorrectionsMixin, ModelsMixin, DecisionsMixin, ExpertScoresMixin, ErasureMixin):
     """The demand library at a database URL: `Library.open(url)`, `close()` (or `with`); review loop: the mixin."""
 
     def __init__(self, url: str) -> None:
