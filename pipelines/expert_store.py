@@ -55,7 +55,7 @@ class ExpertScoresMixin:
         """Every stored expert score (STORED_COLUMNS; dimensions float 0-100, NaN = not scored), by entry and expert."""
         t = m.EXPERT_SCORES
         with self._ready().connect() as conn:
-            rows = conn.execute(sa.select(t).order_by(t.c.entry_id, t.c.expert)).mappings()
+            rows = conn.execute(sa.select(t).order_by(*m.code_point_order(conn, t.c.entry_id, t.c.expert))).mappings()
             frame = pd.DataFrame([dict(r) for r in rows], columns=STORED_COLUMNS)
         return frame.astype({d: "float64" for d in DIMENSIONS})
 
