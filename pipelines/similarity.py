@@ -1,13 +1,16 @@
-"""Similarity primitives shared by duplicate detection and clustering: character shingles, term statistics,
-key terms, and nearest neighbours over sentence vectors (faiss)."""
+"""Similarity primitives of duplicate detection: character shingles, term statistics, key terms, nearest neighbours
+over sentence vectors (faiss), and sparse set matrices whose row-wise products give set intersections for many pairs
+at once."""
 
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import faiss
 import numpy as np
+import pandas as pd
+from scipy import sparse
 from sklearn.utils.extmath import randomized_svd
 
 _NON_WORD_RE = re.compile(r"[\W_]+", re.UNICODE)
@@ -36,14 +39,20 @@ def jaccard(a: set[str], b: set[str]) -> float:
 class TermStats:
     """Document frequencies of segmented terms over a set of demands, and what follows from them."""
 
-    def __init__(self, token_lists: Iterable[Sequence[str]]) -> None:
-        self.df: Counter[str] = Counter()
-        self.n = 0
+    def __init__(self, df: Mapping[str, int], n: int) -> None:
+        self.df = df
+        self.n = n
+        self._idf = {term: math.log((1 + n) / (1 + count)) + 1.0 for term, count in df.items()}
+        self._unseen = math.log(1 + n) + 1.0
+
+    @classmethod
+    def from_tokens(cls, token_lists: Iterable[Sequence[str]]) -> "TermStats":
+        df: Counter[str] = Counter()
+        n = 0
         for tokens in token_lists:
-            self.df.update(set(tokens))
-            self.n += 1
-        self._idf = {term: math.log((1 + self.n) / (1 + count)) + 1.0 for term, count in self.df.items()}
-        self._unseen = math.log(1 + self.n) + 1.0
+            df.update(set(tokens))
+            n += 1
+        return cls(df, n)
 
     def idf(self, term: str) -> float:
         return self._idf.get(term, self._unseen)
@@ -54,12 +63,16 @@ class TermStats:
         terms = [t for t in dict.fromkeys(title_tokens) if self.df.get(t, 0) <= limit]
         return terms + [c for c in dict.fromkeys(_CODE_RE.findall(compact(title))) if c not in terms]
 
+    def shared(self, a: Sequence[str], b: Sequence[str]) -> list[str]:
+        """The terms two term lists share, rarest first."""
+        idf, unseen = self._idf, self._unseen
+        return sorted(set(a) & set(b), key=lambda t: (-idf.get(t, unseen), t))
+
     def overlap(self, a: Sequence[str], b: Sequence[str]) -> tuple[float, list[str]]:
         """IDF-weighted Jaccard of two term sets in [0, 1], and the shared terms, rarest first."""
-        sa, sb = set(a), set(b)
         idf, unseen = self._idf, self._unseen
-        union = sum(idf.get(t, unseen) for t in sa | sb)
-        shared = sorted(sa & sb, key=lambda t: (-idf.get(t, unseen), t))
+        union = sum(idf.get(t, unseen) for t in set(a) | set(b))
+        shared = self.shared(a, b)
         return (sum(idf.get(t, unseen) for t in shared) / union if union else 0.0), shared
 
 
@@ -164,3 +177,74 @@ def lexical_alignment(a: Sequence[frozenset[str]], b: Sequence[frozenset[str]]) 
         return 0.0
     sim = np.array([[len(x & y) / len(x | y) if x or y else 0.0 for y in b] for x in a], dtype=np.float32)
     return alignment(sim)
+
+
+def set_matrix(
+    rows: np.ndarray, items: np.ndarray | Sequence[object], n_rows: int
+) -> tuple[sparse.csr_matrix, pd.Index]:
+    """Binary (n_rows, distinct items) matrix, row r marking the items listed with row r (repeats counted once),
+    and the distinct items in column order.
+
+    The row-wise product of two rows is the size of the intersection of their item sets (see `row_products`).
+    """
+    columns, distinct = pd.factorize(items if isinstance(items, np.ndarray) else np.array(items, dtype=object))
+    shape = (n_rows, max(len(distinct), 1))
+    matrix = sparse.csr_matrix((np.ones(len(columns), dtype=np.float32), (rows, columns)), shape=shape)
+    matrix.data[:] = 1.0  # a repeated item was summed
+    return matrix, pd.Index(distinct)
+
+
+def list_matrix(lists: Sequence[Sequence[object]]) -> tuple[sparse.csr_matrix, pd.Index]:
+    """`set_matrix` of one item list per row."""
+    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    items = [x for row in lists for x in row]
+    return set_matrix(np.repeat(np.arange(len(lists)), lengths), items, len(lists))
+
+
+_CODE_BITS = 21  # every Unicode code point fits in 21 bits
+
+
+def ngram_matrix(texts: Sequence[str], size: int, empty_is_item: bool = False) -> sparse.csr_matrix:
+    """`set_matrix` of the character n-grams of each (already compacted) text, computed on code points.
+
+    A text shorter than n counts as one n-gram of itself, except an empty text, which has none (or itself as its
+    one item with `empty_is_item`). The sets `shingles` (and, with `empty_is_item`, `bigrams`) build, without a
+    Python string per n-gram.
+    """
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    points = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    windows = np.maximum(lengths - size + 1, 0)
+    starts = np.cumsum(lengths) - lengths
+    rows = np.repeat(np.arange(len(texts)), windows)
+    position = np.arange(int(windows.sum())) + np.repeat(starts - (np.cumsum(windows) - windows), windows)
+    codes, bits = np.zeros(len(position), dtype=np.uint64), 0
+    for k in range(size):
+        if bits + _CODE_BITS > 63:  # renumber the (k)-grams densely so that one more code point fits
+            codes = pd.factorize(codes)[0].astype(np.uint64)
+            bits = max(int(codes.max(initial=0)).bit_length(), 1)
+        codes = (codes << np.uint64(_CODE_BITS)) | points[position + k]
+        bits += _CODE_BITS
+    # texts shorter than n are one item each, numbered apart from the n-grams (bit 63 set)
+    short = np.flatnonzero((lengths < size) & ((lengths > 0) | empty_is_item))
+    short_codes = pd.factorize(np.array([texts[i] for i in short.tolist()], dtype=object))[0].astype(np.uint64)
+    items = np.concatenate([codes, short_codes | np.uint64(1 << 63)])
+    return set_matrix(np.concatenate([rows, short]), items, len(texts))[0]
+
+
+def row_products(
+    x: sparse.csr_matrix, y: sparse.csr_matrix, a: np.ndarray, b: np.ndarray, block: int = 20_000
+) -> np.ndarray:
+    """x[a[p]] · y[b[p]] for every p (float64), over blocks of pairs so that memory stays bounded."""
+    out = np.zeros(len(a), dtype=np.float64)
+    for start in range(0, len(a), block):
+        part = slice(start, start + block)
+        out[part] = np.asarray(x[a[part]].multiply(y[b[part]]).sum(axis=1), dtype=np.float64).ravel()
+    return out
+
+
+def pair_jaccard(x: sparse.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Jaccard of the item sets of rows a[p] and b[p] of a `set_matrix` (0 when both are empty)."""
+    sizes = np.diff(x.indptr).astype(np.float64)
+    shared = row_products(x, x, a, b)
+    union = sizes[a] + sizes[b] - shared
+    return np.divide(shared, union, out=np.zeros(len(a)), where=union > 0)

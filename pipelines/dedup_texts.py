@@ -1,0 +1,119 @@
+"""What duplicate detection reads of each demand: its need text and compacted key, segmented terms, title terms,
+numbers and sentences, each also as a sparse set matrix (a row per demand), so that a pair feature is a row-wise
+product over many candidate pairs at once instead of Python set work per pair.
+
+Sentences, key terms and abbreviations are read per demand only for the demands a pair needs them for.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from . import schema as s
+from .normalize import strip_boilerplate
+from .settings import DedupConfig
+from .similarity import TermStats, aliases, compact, list_matrix, ngram_matrix, sentences
+
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+_LATER_SECTION = "|".join(("需求内容", "需求描述", "技术需求", "技术难点", "预期目标", "预期指标", "主要技术指标",
+                           "技术指标", "合作方式", "需求背景", "需求概述"))  # fmt: skip
+_BASIS_SECTION_RE = re.compile(
+    rf"(?:现有工作基础|现有基础|工作基础)\s*[:：].*?(?=\n\s*(?:{_LATER_SECTION})\s*[:：]|\Z)", re.DOTALL
+)
+
+
+def need_texts(demands: pd.DataFrame) -> list[str]:
+    """What a demand asks for: title + body without the 现有工作基础 section, labels and self-descriptions.
+
+    Read from NORM_TEXT when present, the 现有工作基础 section ending at the next section label, so a need section
+    written after it is kept (CORE_TEXT drops everything after that label); otherwise CORE_TEXT.
+    """
+    if s.NORM_TEXT not in demands:
+        return demands[s.CORE_TEXT].astype(str).tolist()
+    out = []
+    for title, text, core in zip(demands[s.NORM_TITLE].fillna(""), demands[s.NORM_TEXT].fillna(""),
+                                 demands[s.CORE_TEXT].astype(str), strict=True):  # fmt: skip
+        body = strip_boilerplate(_BASIS_SECTION_RE.sub("", str(text)))
+        out.append(f"{title}\n{body}".strip() if body else core)
+    return out
+
+
+@dataclass
+class DemandTexts:
+    """Per-demand views the rules read, keyed by position in the frame.
+
+    The matrices share their row order with the lists: `shingle_sets` (character shingles of the key), `terms` and
+    `title_terms` (segmented terms of the text and of the title, one column space; `idf` per column) and `numbers`.
+    """
+
+    ids: list[str]
+    raw: list[str]  # need text as normalised
+    keys: list[str]  # compact need text: equal non-empty keys are exact copies
+    tokens: list[list[str]]
+    titles: list[list[str]]
+    title_texts: list[str]
+    stats: TermStats
+    config: DedupConfig
+    shingle_sets: sparse.csr_matrix
+    terms: sparse.csr_matrix
+    title_terms: sparse.csr_matrix
+    idf: np.ndarray
+    numbers: sparse.csr_matrix
+    _sentences: dict[int, list[str]] = field(default_factory=dict)
+    _key_terms: dict[int, list[str]] = field(default_factory=dict)
+    _aliases: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    def sentences(self, i: int) -> list[str]:
+        """Title and need sentences, what sentence alignment compares (the whole text when it has none)."""
+        if i not in self._sentences:
+            self._sentences[i] = sentences(self.raw[i]) or [self.raw[i]]
+        return self._sentences[i]
+
+    def key_terms(self, i: int) -> list[str]:
+        if i not in self._key_terms:
+            self._key_terms[i] = self.stats.key_terms(self.titles[i], self.title_texts[i], self.config.key_term_share)
+        return self._key_terms[i]
+
+    def aliases(self, i: int) -> dict[str, str]:
+        if i not in self._aliases:
+            self._aliases[i] = aliases(self.raw[i])
+        return self._aliases[i]
+
+    def shingle_lists(self) -> list[list[str]]:
+        """Each key's character shingles as strings, repeats kept (what MinHash reads; an empty key: "<empty>")."""
+        size = self.config.shingle_size
+        out = []
+        for key in map(compact, self.keys):
+            out.append([key[i : i + size] for i in range(len(key) - size + 1)] or [key or "<empty>"])
+        return out
+
+
+def demand_texts(demands: pd.DataFrame, config: DedupConfig) -> DemandTexts:
+    tokens = [str(t).split() for t in demands[s.TOKENS].fillna("")]
+    titles = [str(t).split() for t in demands[s.TITLE_TOKENS].fillna("")]
+    n = len(tokens)
+    both, vocabulary = list_matrix(tokens + titles)  # one column space for text and title terms
+    terms, title_terms = both[:n], both[n:]
+    df = np.asarray(terms.sum(axis=0), dtype=np.int64).ravel()
+    stats = TermStats(dict(zip(vocabulary, df.tolist(), strict=True)), n)
+    idf = np.array([stats.idf(term) for term in vocabulary], dtype=np.float64)
+    raw = need_texts(demands)
+    keys = [compact(text) for text in raw]
+    return DemandTexts(
+        ids=demands[s.DEMAND_ID].astype(str).tolist(),
+        raw=raw,
+        keys=keys,
+        tokens=tokens,
+        titles=titles,
+        title_texts=[str(t) for t in demands[s.NORM_TITLE].fillna("")],
+        stats=stats,
+        config=config,
+        shingle_sets=ngram_matrix([compact(k) for k in keys], config.shingle_size),
+        terms=terms,
+        title_terms=title_terms,
+        idf=idf,
+        numbers=list_matrix([_NUMBER_RE.findall(text) for text in raw])[0],
+    )
