@@ -9,6 +9,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from importlib import metadata
@@ -39,6 +40,7 @@ from .normalize import normalize_demands
 from .privacy import mask_frame, mask_text
 from .recurrence import call_order, link_recurring
 from .report import ReportBundle, write_manifest, write_outputs
+from .run_safety import crashpoint
 from .scoring import SCORE_RANK, load_rubric, score_entries
 from .segment import Segmenter, segment_demands
 from .settings import PipelineConfig
@@ -188,15 +190,10 @@ def keep_earlier_ids(frame: pd.DataFrame, config: PipelineConfig) -> tuple[pd.Da
 def save_to_library(
     library: Library, run_id: str, frame: pd.DataFrame, quarantine: pd.DataFrame, merges: list[dict[str, str]]
 ) -> dict[str, int]:
-    """Save the call's demands, the earlier demands whose group or cluster changed, and the merge events."""
-    saved = library.save_call(run_id, frame[frame[IN_CALL]], quarantine)
+    """Save the call's demands, the earlier demands whose group or cluster changed, and the merge events, in one
+    transaction (a crash leaves all of it or none)."""
     moved = changed_context(frame, list(PRIOR))
-    if len(moved):
-        library.save_call(run_id, moved, quarantine.iloc[0:0])
-    call_id = str(frame[s.CALL_ID].iloc[0])
-    for event in merges:
-        library.record_event(run_id=run_id, call_id=call_id, demand_id=None, actor="pipeline", **event)
-    return {**saved, "earlier_demands_regrouped": len(moved), "group_merges": len(merges)}
+    return library.save_run(run_id, frame[frame[IN_CALL]], moved, quarantine, merges)
 
 
 learn_task = _task(learn_from_decisions, "learn-from-decisions")
@@ -246,7 +243,10 @@ def consolidate_call(
     ingested: IngestResult = st.run("读取与校验", ingest_task, inputs, call_id, config.ingest)
     _require_accepted_rows(ingested)
     library = Library.open(db_url)
+    held = ExitStack()
     try:
+        held.enter_context(library.exclusive_run(f"批次 {call_id}"))  # one run at a time, released if we die
+        library.close_interrupted_runs()
         frame = with_library(ingested.demands, library.demands())
         frame = st.run("文本规范化", normalize_task, frame, config.normalize)
         segmenter = Segmenter(config.segment, taxonomy.terms()).fit()
@@ -275,6 +275,7 @@ def consolidate_call(
         run_id = library.start_run(call_id, config_hash(config), taxonomy.version, encoder.name)
         try:
             saved = st.run("写入需求库", library_task, library, run_id, frame, ingested.quarantine, merges)
+            crashpoint("after-save")
             manifest = build_manifest(
                 call_id, run_id, started, config, taxonomy, encoder, ingested, demands, st.seconds
             )
@@ -291,12 +292,14 @@ def consolidate_call(
             outputs = st.run("生成报告", report_task, bundle, out_dir)
             manifest["stage_seconds"] = st.seconds
             write_manifest(manifest, outputs["manifest.json"])
+            crashpoint("after-reports")
             library.finish_run(run_id, "succeeded", manifest)
         except BaseException as exc:
             error = {"error": f"{type(exc).__name__}: {exc}", "stage_seconds": st.seconds}
             library.finish_run(run_id, "failed", error)
             raise
     finally:
+        held.close()
         library.close()
     return RunSummary(
         call_id=call_id,
@@ -389,7 +392,7 @@ def remap_library(db_url: str, config: PipelineConfig, call_id: str | None = Non
     st = _Stages(echo)
     taxonomy = load_taxonomy(config.mapping.taxonomy, config.mapping.extra_taxonomies)
     encoder = make_encoder(config.embed)
-    with Library.open(db_url) as library:
+    with Library.open(db_url) as library, library.exclusive_run("重新映射"):
         stored = library.demands()
         selected = stored[s.CALL_ID] == call_id if call_id else pd.Series(True, index=stored.index)
         if not selected.any():

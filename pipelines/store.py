@@ -27,6 +27,7 @@ from .errors import ConfigError
 from .expert_store import ExpertScoresMixin
 from .model_store import ModelsMixin
 from .review_store import CorrectionsMixin
+from .run_safety import RunSafetyMixin
 
 DECISION_FIELDS = (s.INDUSTRY_ID, s.CHAIN_ID, s.DUPLICATE_GROUP, s.CLUSTER_ID, s.CLUSTER_GROUP)  # changes: events
 EVENT_KIND = {f: "mapping" if f in (s.INDUSTRY_ID, s.CHAIN_ID) else "grouping" for f in DECISION_FIELDS}
@@ -47,7 +48,7 @@ class _Plan:
     unchanged: int = 0
 
 
-class Library(CorrectionsMixin, ModelsMixin, DecisionsMixin, ExpertScoresMixin, ErasureMixin):
+class Library(CorrectionsMixin, ModelsMixin, DecisionsMixin, ExpertScoresMixin, ErasureMixin, RunSafetyMixin):
     """The demand library at a database URL: `Library.open(url)`, `close()` (or `with`); review loop: the mixin."""
 
     def __init__(self, url: str) -> None:
