@@ -24,6 +24,8 @@ KIND_LABELS = {
     "conflict": "更正分歧（待仲裁）",
     "mapper_model": "映射模型更新",
     "staff_decision": "清单审核决定（人工）",
+    "expert_score": "专家评分（人工）",
+    "erasure": "个人信息删除",
 }
 FIELD_LABELS = {
     s.INDUSTRY_ID: "所属产业",

@@ -129,7 +129,9 @@ def decorate_drafts(drafts: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFra
         state = ""
         if len(verdicts):
             last = verdicts.iloc[-1]
-            same = set(str(last["members"]).split(";")) == set(str(members).split(";"))
+            # unchanged: no member the decision did not see (a draft shows one call's members, a decision may
+            # have seen the entry's members across calls)
+            same = set(str(members).split(";")) <= set(str(last["members"]).split(";"))
             if last["action"] == "reject":
                 state = "不采纳" if same else "待审（曾不采纳，成员有变化）"
             else:

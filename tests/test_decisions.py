@@ -162,3 +162,10 @@ def test_decisions_from_the_returned_draft_workbook_hold_in_the_next_run_and_rea
     decided = [r for r in general if r[1] == "清单审核决定（人工）"]
     assert len(decided) == 4 and {r[2] for r in decided} == {"张三", "李四"}
     assert any(r[8].startswith("不采纳") and "已有成熟方案" in r[9] for r in decided)
+
+
+def test_a_decision_taken_across_calls_still_holds_for_one_call_s_draft() -> None:
+    entries = {"C1": frozenset({"Da", "Db", "Dz"})}  # Dz came in a later call
+    taken = as_frame([StaffDecision("C1", "reject", "张三", "不属重大任务")], entries, "2026-11-01")
+    earlier_call = pd.DataFrame({s.ENTRY_ID: ["C1"], "member_ids": ["Da;Db"], "draft_title": ["标题"]})
+    assert decorate_drafts(earlier_call, taken)["entry_status"].tolist() == ["不采纳"]
