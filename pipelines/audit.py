@@ -25,6 +25,7 @@ KIND_LABELS = {
     "mapper_model": "映射模型更新",
     "staff_decision": "清单审核决定（人工）",
     "expert_score": "专家评分（人工）",
+    "score": "清单评分（自动）",
     "erasure": "个人信息删除",
 }
 FIELD_LABELS = {
@@ -35,6 +36,7 @@ FIELD_LABELS = {
     s.CLUSTER_GROUP: "聚类组",
     "model_version": "映射模型版本",
     s.ENTRY_ID: "清单条目",
+    "entry_score": "所在条目的综合得分",
 }
 ACTOR_LABELS = {"pipeline": "系统（自动）"}
 

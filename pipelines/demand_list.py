@@ -33,6 +33,7 @@ SCORE_SOURCES = ("score_total", "score_urgency", "score_difficulty", "score_mark
 MAX_SENTENCES = 2
 MAX_CONTENT_CHARS = 120  # the second sentence is added when both together are no longer than this
 MAX_SENTENCE_CHARS = 160  # a longer sentence is cut, marked with "…"
+MAX_OTHER_MEMBERS = 2  # members besides the representative that add a sentence to an entry's 主要内容
 # a sentence ends at 。！？； or a newline; ASCII ! ? ; end one only before a space or the end ("A0!B" goes on)
 _SENTENCE_RE = re.compile(r"(?:[^。！？；!?;\n]|[!?;](?=\S))+[。！？；!?;]?")
 # a form's section label opening a sentence ("需求背景：", "二、主要内容："), possibly several in a row
@@ -143,11 +144,35 @@ def source_label(member: dict[str, Any]) -> str:
 
 
 def main_content(member_ids: Iterable[str], by_id: dict[str, dict[str, Any]]) -> str:
-    """主要内容 of an entry: its representative member's key sentences with their source number."""
-    rep = representative([by_id[i] for i in member_ids if i in by_id])
+    """主要内容 of an entry, extractive: the representative's key sentences, then the first sentence of up to
+    MAX_OTHER_MEMBERS other members (one per duplicate group, longest need first) that says something the chosen
+    sentences do not; every sentence is followed by its source demand's number."""
+    members = [by_id[i] for i in member_ids if i in by_id]
+    rep = representative(members)
     if rep is None:
         return ""
-    return key_sentences(_str(rep.get(s.TEXT)), source_label(rep), _str(rep.get(s.TITLE)))
+    parts = [key_sentences(_str(rep.get(s.TEXT)), source_label(rep), _str(rep.get(s.TITLE)))]
+    seen_groups = {_str(rep.get(s.DUPLICATE_GROUP)) or _str(rep.get(s.DEMAND_ID))}
+    others = sorted(
+        (m for m in members if m is not rep),
+        key=lambda m: (-len(_str(m.get(s.CORE_TEXT)) or _str(m.get(s.TEXT))), _str(m.get(s.DEMAND_ID))),
+    )
+    for member in others:
+        group = _str(member.get(s.DUPLICATE_GROUP)) or _str(member.get(s.DEMAND_ID))
+        if group in seen_groups or len(parts) > MAX_OTHER_MEMBERS:
+            continue
+        seen_groups.add(group)
+        first = key_sentences(_str(member.get(s.TEXT)), source_label(member), _str(member.get(s.TITLE)))
+        first = first[: first.find("【")] + first[first.find("【") : first.find("】") + 1] if "【" in first else first
+        if not any(_overlap(first, part) >= 0.6 for part in parts):
+            parts.append(first)
+    return "".join(parts)
+
+
+def _overlap(a: str, b: str) -> float:
+    """Share of a's character bigrams found in b: a near-repeat of a chosen sentence adds nothing."""
+    grams = {a[i : i + 2] for i in range(len(a) - 1)}
+    return len(grams & {b[i : i + 2] for i in range(len(b) - 1)}) / max(1, len(grams))
 
 
 def _members_by_id(demands: pd.DataFrame) -> dict[str, dict[str, Any]]:

@@ -82,6 +82,7 @@ def build_drafts(demands: pd.DataFrame) -> pd.DataFrame:
                 "enterprise_count": len(_enterprise_keys(members)),
                 "enterprises": _joined_unique(members[s.ENTERPRISE]),
                 "regions": _joined_unique(members[s.REGION]),
+                "coop_modes": _joined_unique(members[s.COOP_MODE]) if s.COOP_MODE in members else "",
                 "funding_total": round(float(members[s.FUNDING].fillna(0).sum()), 2),
                 "confidence": round(float(members[s.CONFIDENCE].mean()), 4),
                 "needs_review_count": int(members[s.NEEDS_REVIEW].sum()),

@@ -188,12 +188,27 @@ def keep_earlier_ids(frame: pd.DataFrame, config: PipelineConfig) -> tuple[pd.Da
 
 
 def save_to_library(
-    library: Library, run_id: str, frame: pd.DataFrame, quarantine: pd.DataFrame, merges: list[dict[str, str]]
+    library: Library,
+    run_id: str,
+    frame: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    merges: list[dict[str, str]],
+    drafts: pd.DataFrame,
 ) -> dict[str, int]:
-    """Save the call's demands, the earlier demands whose group or cluster changed, and the merge events, in one
-    transaction (a crash leaves all of it or none)."""
+    """Save the call's demands, the earlier demands whose group or cluster changed, the merge events and the entry
+    scores (an event per demand whose entry's score changed), in one transaction (a crash leaves all or none)."""
     moved = changed_context(frame, list(PRIOR))
-    return library.save_run(run_id, frame[frame[IN_CALL]], moved, quarantine, merges)
+    return library.save_run(run_id, frame[frame[IN_CALL]], moved, quarantine, merges, member_scores(drafts, frame))
+
+
+def member_scores(drafts: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per member demand of each scored entry: demand_id, call_id, entry_id, score_total and its evidence."""
+    columns = [s.ENTRY_ID, "score_total", "score_total_evidence"]
+    rows = drafts[[*columns, "member_ids"]].assign(**{s.DEMAND_ID: drafts["member_ids"].astype(str).str.split(";")})
+    rows = rows.explode(s.DEMAND_ID)
+    rows = rows[rows[s.DEMAND_ID].astype(str) != ""]
+    calls = frame.set_index(s.DEMAND_ID)[s.CALL_ID]
+    return rows.assign(**{s.CALL_ID: rows[s.DEMAND_ID].map(calls)})[[s.DEMAND_ID, s.CALL_ID, *columns]]
 
 
 learn_task = _task(learn_from_decisions, "learn-from-decisions")
@@ -274,7 +289,7 @@ def consolidate_call(
         clusters = clusters_task(demands)
         run_id = library.start_run(call_id, config_hash(config), taxonomy.version, encoder.name)
         try:
-            saved = st.run("写入需求库", library_task, library, run_id, frame, ingested.quarantine, merges)
+            saved = st.run("写入需求库", library_task, library, run_id, frame, ingested.quarantine, merges, drafts)
             crashpoint("after-save")
             manifest = build_manifest(
                 call_id, run_id, started, config, taxonomy, encoder, ingested, demands, st.seconds

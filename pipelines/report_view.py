@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import schema as s
-from .demand_list import key_sentences, representative, source_label, split_member_ids
+from .demand_list import main_content, representative, source_label, split_member_ids
 from .safe import is_missing
 from .workbook import DUPLICATE_KIND_LABELS, industry_of, industry_rank
 
@@ -193,7 +193,7 @@ def _entry_view(drafts: pd.DataFrame, d: pd.DataFrame) -> dict[str, Any]:
             rep = representative(members)
             row["idx"] = len(index)
             row["kind"] = _ENTRY_KIND_LABELS.get(str(row["entry_kind"]), str(row["entry_kind"]))
-            row["content"] = key_sentences(_text(rep[s.TEXT]), source_label(rep), _text(rep[s.TITLE])) if rep else ""
+            row["content"] = main_content(ids, members_of) if rep else ""
             row["members"] = [{**m, "source": source_label(m)} for m in members[:MAX_MEMBERS]]
             row["members_hidden"] = max(len(ids) - MAX_MEMBERS, 0)
             row["dimensions"] = [(label, row[c], row[f"{c}_evidence"]) for c, label in _DIMENSIONS]

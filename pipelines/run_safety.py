@@ -91,6 +91,7 @@ class RunSafetyMixin:
         moved: pd.DataFrame,
         quarantine: pd.DataFrame,
         events: Sequence[dict[str, Any]],
+        scores: pd.DataFrame | None = None,
     ) -> dict[str, int]:
         """`save_call` of the call's demands and of the earlier demands whose ids moved, and the merge events, in ONE
         transaction. Returns save_call's counts plus earlier_demands_regrouped and group_merges."""
@@ -105,8 +106,38 @@ class RunSafetyMixin:
             for event in events:
                 row = {m.AT: stamp, m.RUN_ID: run_id, s.CALL_ID: call_id, m.DEMAND_REF: None, m.ACTOR: "pipeline"}
                 conn.execute(sa.insert(m.EVENTS).values(row | dict(event)))
+            scored = _save_scores(conn, run_id, stamp, scores) if scores is not None else 0
             crashpoint("before-commit")
-        return counts | {"earlier_demands_regrouped": len(moved), "group_merges": len(events)}
+        return counts | {"earlier_demands_regrouped": len(moved), "group_merges": len(events), "score_events": scored}
+
+
+SCORE_KIND, SCORE_FIELD = "score", "entry_score"
+
+
+def _save_scores(conn: Connection, run_id: str, stamp: str, scores: pd.DataFrame) -> int:
+    """A "score" event per demand whose entry's score changed since the last one recorded (re-runs add none).
+
+    `scores`: demand_id, call_id, entry_id, score_total, score_total_evidence (one row per member demand)."""
+    e = m.EVENTS
+    ids = scores[s.DEMAND_ID].astype(str).tolist()
+    last: dict[str, str] = {}
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        query = sa.select(e.c.demand_id, e.c.new_value).where(e.c.kind == SCORE_KIND, e.c.demand_id.in_(chunk))
+        for demand_id, value in conn.execute(query.order_by(e.c.event_id)):
+            last[demand_id] = value
+    rows = []
+    for r in scores.to_dict("records"):
+        value = f"{r[s.ENTRY_ID]}：{float(r['score_total']):g}"
+        if last.get(str(r[s.DEMAND_ID])) != value:
+            rows.append(
+                {m.AT: stamp, m.RUN_ID: run_id, s.CALL_ID: r[s.CALL_ID], m.DEMAND_REF: r[s.DEMAND_ID]}
+                | {m.KIND: SCORE_KIND, m.ACTOR: "pipeline", m.FIELD: SCORE_FIELD}
+                | {m.OLD_VALUE: last.get(str(r[s.DEMAND_ID])), m.NEW_VALUE: value}
+                | {s.EVIDENCE: str(r.get("score_total_evidence") or "")}
+            )
+    if rows:
+        conn.execute(sa.insert(e), rows)
+    return len(rows)
 
 
 def _save_frame(

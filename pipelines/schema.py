@@ -167,6 +167,7 @@ DRAFT_COLUMNS = [
     "enterprise_count",  # distinct enterprises (credit code when given, else name)
     "enterprises",  # "、"-joined names
     "regions",  # "、"-joined 市州
+    "coop_modes",  # "、"-joined cooperation modes the members ask for
     "funding_total",  # 万元, sum over members (NaN-free: 0 when none stated)
     "confidence",  # mean chain confidence of members in [0, 1]
     "needs_review_count",

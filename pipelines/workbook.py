@@ -62,6 +62,7 @@ DRAFT_SHEET_COLUMNS = (
     Col("enterprise_count", "企业数", 8),
     Col("enterprises", "提出企业", 32),
     Col("regions", "所在市州", 16),
+    Col("coop_modes", "合作方式", 16),
     Col("funding_total", "拟投入资金合计（万元）", 14, "#,##0.00"),
     Col("confidence", "映射置信度", 10, "0.00"),
     Col("needs_review_count", "待复核条数", 10),

@@ -162,3 +162,42 @@ def test_control_characters_do_not_break_either_file(tmp_path: Path) -> None:
     assert "含控制字符的需求。" in str(
         [c.text for t in docx.Document(str(tmp_path / "x.docx")).tables for r in t.rows for c in r.cells]
     )
+
+
+def test_main_content_merges_key_sentences_of_several_members_each_with_its_source() -> None:
+    from pipelines.demand_list import main_content
+
+    members = {
+        "D1": {
+            s.DEMAND_ID: "D1",
+            s.EXTERNAL_ID: "A-1",
+            s.TITLE: "钒电解液",
+            s.TEXT: "开发高稳定性钒电解液。要求循环寿命≥20000次。",
+            s.DUPLICATE_GROUP: "G1",
+        },
+        "D2": {
+            s.DEMAND_ID: "D2",
+            s.EXTERNAL_ID: "A-2",
+            s.TITLE: "钒电解液",
+            s.TEXT: "开发高稳定性钒电解液。要求循环寿命≥20000次。",
+            s.DUPLICATE_GROUP: "G1",
+        },
+        "D3": {
+            s.DEMAND_ID: "D3",
+            s.EXTERNAL_ID: "B-7",
+            s.TITLE: "电堆",
+            s.TEXT: "提升全钒液流电池电堆功率密度至150mW/cm²以上。",
+            s.DUPLICATE_GROUP: "",
+        },
+        "D4": {
+            s.DEMAND_ID: "D4",
+            s.EXTERNAL_ID: "C-3",
+            s.TITLE: "钒电解液",
+            s.TEXT: "开发高稳定性的钒电解液。",
+            s.DUPLICATE_GROUP: "",
+        },
+    }
+    content = main_content(["D1", "D2", "D3", "D4"], members)
+    assert content.startswith("开发高稳定性钒电解液。【A-1】要求循环寿命≥20000次。【A-1】")  # the representative
+    assert "提升全钒液流电池电堆功率密度至150mW/cm²以上。【B-7】" in content  # another member's key sentence
+    assert "A-2" not in content and "C-3" not in content  # a copy and a near-repeat add nothing

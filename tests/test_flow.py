@@ -125,6 +125,12 @@ def test_draft_entries_are_scored_with_evidence_and_incomplete_demands_go_on_the
         assert ranked.sort_values("链内排名")["综合得分"].is_monotonic_decreasing, chain
     incomplete = demands[demands["incomplete_reason"] != ""]
     assert len(incomplete) and "XQ-005" in set(incomplete["external_id"])  # a title with no description at all
+    with Library.open(f"sqlite:///{tmp_path / 'lib.sqlite'}") as library:  # every score decision is in the trail
+        scored = library.events(kind="score")
+        assert set(scored["demand_id"]) == set(demands["demand_id"]) and scored["evidence"].str.len().gt(0).all()
+    _run(tmp_path, _write(tmp_path / "call.csv", ROWS), "again")
+    with Library.open(f"sqlite:///{tmp_path / 'lib.sqlite'}") as library:
+        assert len(library.events(kind="score")) == len(scored)  # unchanged scores are not recorded again
     returns = pd.read_excel(tmp_path / "a" / "return_list.xlsx")
     assert list(returns.columns)[:2] == ["企业名称", "统一社会信用代码"]
     assert returns["需求（名称与编号）"].str.contains("XQ-005").any()

@@ -273,6 +273,7 @@ DRAFT_HEADERS = [
     "企业数",
     "提出企业",
     "所在市州",
+    "合作方式",
     "拟投入资金合计（万元）",
     "映射置信度",
     "待复核条数",
@@ -331,7 +332,7 @@ def test_industry_sheet_rows_headers_and_review_columns(workbook: openpyxl.Workb
     c1 = rows[2]
     assert c1[3] == "聚类" and c1[4] == "'" + HYPERLINK
     assert c1[7] == 2 and isinstance(c1[7], int)
-    assert isinstance(c1[13], float)
+    assert isinstance(c1[DRAFT_HEADERS.index("映射置信度")], float)
     assert all(v is None for v in c1[DRAFT_HEADERS.index("审核状态") :])  # status and reviewer columns empty
     assert ws.freeze_panes == "A2"
     assert ws.column_dimensions["E"].width > ws.column_dimensions["G"].width
