@@ -181,3 +181,7 @@ main.add_command(library)
 from .cli_erase import erase  # noqa: E402
 
 main.add_command(erase)
+
+from .cli_serve import serve  # noqa: E402
+
+main.add_command(serve)

@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from prefect import flow, task
+import sqlalchemy as sa
+from prefect import flow, serve, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from . import __version__
@@ -31,8 +33,9 @@ from .decisions import WITHDRAWN, apply_staff_decisions, decorate_drafts
 from .dedup import detect_pairs, group_duplicates
 from .drafts import build_clusters, build_drafts, entry_ids
 from .embed import Encoder, demand_vectors, make_encoder, make_second_encoder
-from .errors import NoAcceptedRowsError
+from .errors import ConfigError, NingliangError, NoAcceptedRowsError
 from .expert_scores import apply_expert_scores
+from .inbox import last_attempts, list_inbox, plan_calls
 from .ingest import IngestResult, ingest_files
 from .learned_mapping import CorrectionModel, features, model_version, training_set
 from .mapping import MAPPING_COLUMNS, IndustryMapper
@@ -41,9 +44,11 @@ from .privacy import mask_frame, mask_text
 from .recurrence import call_order, link_recurring
 from .report import ReportBundle, write_manifest, write_outputs
 from .run_safety import crashpoint
+from .run_summary import artifact_key, counts_table, summary_markdown
+from .safe import safe_filename
 from .scoring import SCORE_RANK, load_rubric, score_entries
 from .segment import Segmenter, segment_demands
-from .settings import PipelineConfig
+from .settings import PipelineConfig, load_config
 from .store import Library
 from .taxonomy import Taxonomy, load_taxonomy
 
@@ -79,11 +84,27 @@ class RunSummary:
     clusters: int
 
 
-def _task(fn: Callable[..., T], name: str, retries: int = 0) -> Any:
-    return task(name=name, cache_policy=NO_CACHE, retries=retries, persist_result=False)(fn)
+def _task(fn: Callable[..., T], name: str, retries: int = 0, timeout: float | None = None) -> Any:
+    """A task around a stage function; `retries` apply to transient failures only (see `_transient`)."""
+    return task(
+        name=name,
+        cache_policy=NO_CACHE,
+        retries=retries,
+        retry_delay_seconds=[2.0, 10.0, 30.0][:retries] or None,
+        retry_condition_fn=_transient if retries else None,
+        timeout_seconds=timeout,
+        persist_result=False,
+    )(fn)
 
 
-ingest_task = _task(ingest_files, "ingest")
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry what can pass on a second try: file and network I/O errors, a locked or lost database connection;
+    not a timeout (it would time out again), and not a bad input or a bug."""
+    exc = state.data
+    return isinstance(exc, OSError | sa.exc.OperationalError) and not isinstance(exc, TimeoutError)
+
+
+ingest_task = _task(ingest_files, "ingest", retries=2, timeout=3600)  # files on a network share
 normalize_task = _task(normalize_demands, "normalize")
 segment_task = _task(segment_demands, "segment")
 embed_task = _task(demand_vectors, "embed")
@@ -215,7 +236,7 @@ learn_task = _task(learn_from_decisions, "learn-from-decisions")
 map_task = _task(map_call_rows, "map")
 score_task = _task(score_drafts, "score")
 continuity_task = _task(keep_earlier_ids, "continuity")
-library_task = _task(save_to_library, "library", retries=2)
+library_task = _task(save_to_library, "library", retries=2, timeout=3600)  # one transaction: a retry is safe
 
 
 class _Stages:
@@ -316,6 +337,7 @@ def consolidate_call(
     finally:
         held.close()
         library.close()
+    publish_run_summary(manifest, outputs)
     return RunSummary(
         call_id=call_id,
         run_id=run_id,
@@ -444,3 +466,101 @@ def remap_library(db_url: str, config: PipelineConfig, call_id: str | None = Non
 
 # mapping columns the library stores (the names are derived from the ids when read)
 _STORED_MAPPING = [c for c in MAPPING_COLUMNS if c not in (s.INDUSTRY, s.CHAIN)]
+
+
+def publish_run_summary(manifest: dict[str, Any], outputs: dict[str, Path]) -> None:
+    """The run's summary as Prefect artifacts (markdown + a table of counts), keyed by call, shown in the UI."""
+    call_id = str(manifest["call_id"])
+    description = f"批次 {call_id} 运行 {manifest['run_id']}"
+    create_markdown_artifact(summary_markdown(manifest, outputs), key=artifact_key(call_id), description=description)
+    create_table_artifact(counts_table(manifest), key=artifact_key(call_id, "counts"), description=description)
+
+
+# --- scheduled operation: the inbox (see pipelines/inbox.py for the folder layout and when a call is due) -----------
+
+
+@flow(name="consolidate-inbox", validate_parameters=False, log_prints=True)
+def consolidate_inbox(
+    inbox: str,
+    call_prefix: str = "",
+    db_url: str = "",
+    config_file: str | None = None,
+    out_root: str = "",
+    only_new: bool = True,
+    settle_seconds: float = 5.0,
+) -> list[str]:
+    """Run `consolidate-call` for every due call folder of the inbox; return the run ids. Parameters are plain
+    strings so that a deployment can carry them. A call that fails is reported and the others still run; the
+    flow run then fails naming them."""
+    from .paths import DEFAULT_DB_URL, REPORTS_DIR
+
+    config = load_config(Path(config_file) if config_file else None)
+    db = db_url or DEFAULT_DB_URL
+    first = list_inbox(Path(inbox))
+    time.sleep(settle_seconds)
+    second = list_inbox(Path(inbox))
+    with Library.open(db) as library:
+        attempts = last_attempts(library.runs())
+    plans = plan_calls(first, second, attempts, call_prefix, time.time(), settle_seconds, only_new)
+    runs, failed = [], []
+    for plan in plans:
+        print(f"批次 {plan.call_id}（{plan.folder}）：{'运行' if plan.due else '跳过'}，{plan.reason}")
+        if not plan.due:
+            continue
+        out = Path(out_root or REPORTS_DIR) / safe_filename(plan.call_id)
+        files = [Path(inbox) / plan.folder / name for name in plan.files]
+        try:
+            summary = consolidate_call(files, plan.call_id, out, db, config, echo=False)
+        except NingliangError as exc:
+            print(f"批次 {plan.call_id} 未完成：{exc}")
+            failed.append(plan.call_id)
+            continue
+        print(f"批次 {plan.call_id} 完成：接收 {summary.accepted} 条，待复核 {summary.needs_review} 条，输出 {out}")
+        runs.append(summary.run_id)
+    if failed:
+        raise NingliangError(f"以下批次未完成：{'、'.join(failed)}（原因见运行日志）")
+    return runs
+
+
+def inbox_deployments(
+    inbox: str,
+    call_prefix: str,
+    db_url: str,
+    config_file: str | None,
+    out_root: str,
+    cron: str | None,
+    poll_seconds: float | None,
+    settle_seconds: float = 5.0,
+    timezone: str = "Asia/Shanghai",
+) -> list[Any]:
+    """The deployments `ningliang serve` serves: "scheduled" (every call with files, on the cron schedule) and
+    "inbox-poll" (due calls only, every poll_seconds); cron times in `timezone`. Loaded by module path so that
+    the runner imports the package."""
+    from prefect.deployments.runner import EntrypointType
+    from prefect.schedules import Cron
+
+    params: dict[str, Any] = {"inbox": inbox, "call_prefix": call_prefix, "db_url": db_url, "config_file": config_file}
+    params |= {"out_root": out_root, "settle_seconds": settle_seconds}
+    common: dict[str, Any] = {"entrypoint_type": EntrypointType.MODULE_PATH, "tags": ["ningliang"]}
+    deployments = []
+    if cron:
+        try:
+            schedule = Cron(cron, timezone=timezone)
+        except ValueError as exc:
+            raise ConfigError(f'cron 表达式或时区无效：{cron}，{timezone}（如 "0 2 * * *"，Asia/Shanghai）') from exc
+        scheduled = consolidate_inbox.to_deployment(
+            name="scheduled", schedules=[schedule], parameters=params | {"only_new": False}, **common
+        )
+        deployments.append(scheduled)
+    if poll_seconds:
+        deployments.append(
+            consolidate_inbox.to_deployment(
+                name="inbox-poll", interval=poll_seconds, parameters=params | {"only_new": True}, **common
+            )
+        )
+    return deployments
+
+
+def serve_inbox(deployments: list[Any]) -> None:
+    """Serve the deployments until interrupted; one flow run at a time (the library takes one run at a time)."""
+    serve(*deployments, limit=1)
