@@ -7,8 +7,10 @@ sentence encoder; with real sentence vectors the candidate counts differ somewha
 
 Each size is prepared once (cached under --cache) and then measured in a fresh Python process, so the peak resident
 memory reported is that of loading the prepared frame plus the two stages, not of generating and segmenting it.
-The clustering column splits into the two cluster levels and the nearest-cluster step. CPU seconds (user + system,
-all threads) are printed next to wall time: on a machine shared with other work the wall time overstates the cost.
+Duplicate detection is pairs (detect_pairs) + groups (group_duplicates); clustering is the two cluster levels and
+the nearest-cluster step. CPU seconds (user + system, all threads) are printed next to wall time: on a machine
+shared with other work the wall time overstates the cost. Peak RSS is given after duplicate detection and at the end.
+Run with OPENBLAS_NUM_THREADS=1 on a busy machine.
 
 Usage: python benchmarks/group_scale.py [--sizes 10000 100000] [--seed 1] [--cache /tmp/ningliang-scale]
 """
@@ -81,6 +83,8 @@ def measure(frame_path: Path, vector_path: Path) -> dict[str, float]:
     cpu.append(_cpu())
     grouped = group_duplicates(frame, pairs, config.dedup, vectors)
     marks.append(time.perf_counter())
+    cpu.append(_cpu())
+    dedup_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     clustered = cluster_demands(grouped, vectors, config.cluster)
     marks.append(time.perf_counter())
     nearest_clusters(clustered, vectors)
@@ -88,14 +92,16 @@ def measure(frame_path: Path, vector_path: Path) -> dict[str, float]:
     cpu.append(_cpu())
     steps = np.diff(marks)
     return {
-        "dedup_cpu": cpu[1] - cpu[0],
-        "cluster_cpu": cpu[2] - cpu[1],
+        "pairs_cpu": cpu[1] - cpu[0],
+        "dedup_cpu": cpu[2] - cpu[0],
+        "cluster_cpu": cpu[3] - cpu[2],
         "pairs": steps[0],
         "groups": steps[1],
         "clusters": steps[2],
         "nearest": steps[3],
         "total": marks[-1] - marks[0],
         "loaded_gb": loaded,
+        "dedup_peak_gb": dedup_peak,
         "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
         "clusters_found": float(clustered[s.CLUSTER_ID].replace("", np.nan).nunique()),
         "groups_found": float(clustered[s.CLUSTER_GROUP].replace("", np.nan).nunique()),
@@ -122,7 +128,8 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}\n")
     print(
         "| demands | prepare (s) | pairs (s) | groups (s) | clusters, 2 levels (s) | nearest (s) "
-        "| dedup + clusters (s) | CPU s: dedup / clusters | peak RSS GB (input loaded) | clusters / groups |"
+        "| dedup + clusters (s) | CPU s: pairs, dedup / clusters | peak RSS GB: dedup, all (input loaded) "
+        "| clusters / groups |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n in args.sizes:
@@ -131,8 +138,8 @@ def main() -> None:
         r = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
         print(
             f"| {n:,} | {prep:.1f} | {r['pairs']:.1f} | {r['groups']:.1f} | {r['clusters']:.1f} | {r['nearest']:.1f} "
-            f"| {r['total']:.1f} | {r['dedup_cpu']:.1f} / {r['cluster_cpu']:.1f} "
-            f"| {r['peak_gb']:.2f} ({r['loaded_gb']:.2f}) "
+            f"| {r['total']:.1f} | {r['pairs_cpu']:.1f}, {r['dedup_cpu']:.1f} / {r['cluster_cpu']:.1f} "
+            f"| {r['dedup_peak_gb']:.2f}, {r['peak_gb']:.2f} ({r['loaded_gb']:.2f}) "
             f"| {r['clusters_found']:,.0f} / {r['groups_found']:,.0f} |"
         )
 

@@ -25,10 +25,10 @@ from .dedup_groups import group_duplicates
 from .dedup_texts import DemandTexts, demand_texts, need_texts
 from .embed import Encoder
 from .settings import DedupConfig
-from .similarity import missing_terms
 
 __all__ = ["FEATURE_COLUMNS", "PAIR_COLUMNS", "detect_pairs", "find_duplicates", "group_duplicates", "need_texts",
            "pair_features"]  # fmt: skip
+_SHOWN_TERMS = 6  # shared and conflicting terms a pair row lists
 PAIR_COLUMNS = ["demand_a", "demand_b", "rule", "decision", "jaccard", "cosine", "term_overlap", "shared_terms",
                 "conflicting_terms", "reason"]  # fmt: skip
 
@@ -54,9 +54,9 @@ def pair_features(
 ) -> pd.DataFrame:
     """The candidate pairs detect_pairs judges, with every feature it reads (FEATURE_COLUMNS): for fitting."""
     t = demand_texts(demands, config)
-    f = measure_pairs(t, candidate_pairs(t, config, vectors), config, encoder, all_terms=True)
+    f = measure_pairs(t, candidate_pairs(t, config, vectors), config, encoder, complete=True)
     columns = {name: getattr(f, name) for name in FEATURE_COLUMNS if name != "conflict"}
-    conflict = [bool(_conflict(t, a, b)[0] and _conflict(t, a, b)[1]) for a, b in zip(f.a, f.b, strict=True)]
+    conflict = [all(_conflict(t, a, b)) for a, b in zip(f.a.tolist(), f.b.tolist(), strict=True)]
     ids = np.array(t.ids, dtype=object)
     return pd.DataFrame({"demand_a": ids[f.a], "demand_b": ids[f.b], **columns, "conflict": conflict})
 
@@ -79,15 +79,16 @@ def _decisions(t: DemandTexts, f: PairFeatures, config: DedupConfig) -> list[dic
     near = ~exact & f.near(config)
     probability = f.reworded_probability(config)
     reworded = ~exact & f.reworded_candidate(config) & (probability >= config.reworded_probability)
+    recorded = np.flatnonzero(exact | near | reworded)
+    shared_terms = t.shared_terms(f.a[recorded], f.b[recorded], _SHOWN_TERMS)
     rows = []
-    for p in np.flatnonzero(exact | near | reworded).tolist():
+    for p, shared in zip(recorded.tolist(), shared_terms, strict=True):
         a, b = int(f.a[p]), int(f.b[p])
         cosine = None if np.isnan(f.cosine[p]) else float(f.cosine[p])
         if exact[p]:
             rows.append(_pair(t, a, b, "exact", "merged", 1.0, cosine, 0.0, [], [], "规范化后正文完全相同"))
             continue
         rule, jac, overlap = ("near" if near[p] else "reworded"), float(f.jaccard[p]), float(f.overlap[p])
-        shared = t.stats.shared(t.tokens[a], t.tokens[b])
         c = _conflict(t, a, b)
         if c[0] and c[1]:
             why = f"对象不同：「{'、'.join(c[0][:3])}」与「{'、'.join(c[1][:3])}」，不视为重复"
@@ -105,9 +106,10 @@ def _decisions(t: DemandTexts, f: PairFeatures, config: DedupConfig) -> list[dic
 
 def _conflict(t: DemandTexts, a: int, b: int) -> tuple[list[str], list[str]]:
     """The key-term check: the key terms (rare title terms, model numbers) of each that the other's text lacks; the
-    pair names different objects when both lists are non-empty."""
+    pair names different objects when both lists are non-empty (b's is not looked for when a's is empty)."""
     alias = {**t.aliases(a), **t.aliases(b)}
-    return missing_terms(t.key_terms(a), t.keys[b], alias), missing_terms(t.key_terms(b), t.keys[a], alias)
+    missing = t.missing_key_terms(a, b, alias)
+    return (missing, t.missing_key_terms(b, a, alias)) if missing else ([], [])
 
 
 def _evidence(f: PairFeatures, p: int, probability: float, config: DedupConfig) -> str:
@@ -124,6 +126,6 @@ def _pair(
     return {
         "demand_a": t.ids[a], "demand_b": t.ids[b], "rule": rule, "decision": decision,
         "jaccard": round(score, 4), "cosine": round(cosine, 4) if cosine is not None else float("nan"),
-        "term_overlap": round(overlap, 4), "shared_terms": "、".join(shared[:6]),
-        "conflicting_terms": "、".join(conflicting[:6]), "reason": reason,
+        "term_overlap": round(overlap, 4), "shared_terms": "、".join(shared[:_SHOWN_TERMS]),
+        "conflicting_terms": "、".join(conflicting[:_SHOWN_TERMS]), "reason": reason,
     }  # fmt: skip

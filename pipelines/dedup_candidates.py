@@ -11,6 +11,7 @@ from .settings import DedupConfig
 from .similarity import nearest_neighbours
 
 _BLOCK = 20_000  # pairs whose vectors are gathered at once (20k x 512 float32: 40 MB per side)
+_SLICE = 5_000  # demands whose shingles are hashed at once
 
 
 @dataclass
@@ -57,7 +58,10 @@ def _exact_candidates(t: DemandTexts) -> np.ndarray:
 def _lexical_candidates(t: DemandTexts, config: DedupConfig) -> np.ndarray:
     """(m, 2) pairs (i < j) that MinHash/LSH proposes as copies."""
     lsh = RMinHashLSH(threshold=config.lsh_threshold, num_perm=config.num_perm, num_bands=config.lsh_bands)
-    hashes = RMinHash.from_token_sets(t.shingle_lists(), config.num_perm, config.seed)  # a repeat changes no minimum
+    hashes = []  # in slices: a Python string per shingle of 100k demands would take more than 1 GB
+    for start in range(0, len(t.keys), _SLICE):
+        shingles = t.shingle_lists(start, start + _SLICE)  # a repeated shingle changes no minimum
+        hashes.extend(RMinHash.from_token_sets(shingles, config.num_perm, config.seed))
     for i, mh in enumerate(hashes):
         lsh.insert(i, mh)
     pairs = {(min(i, j), max(i, j)) for i, mh in enumerate(hashes) for j in lsh.query(mh) if i != j}

@@ -18,7 +18,7 @@ from .dedup_candidates import Candidates
 from .dedup_texts import DemandTexts
 from .embed import Encoder
 from .settings import DedupConfig
-from .similarity import alignment, compact, ngram_matrix, pair_jaccard, row_products
+from .similarity import alignment, ngram_matrix, pair_jaccard, row_products
 
 LEXICAL_FLOOR = 0.4  # shingle Jaccard under which two texts cannot share most sentences (reordered copies: > 0.7)
 FEATURE_COLUMNS = ["cosine", "jaccard", "overlap", "title_overlap", "numbers", "lexical", "sentence", "conflict"]
@@ -61,9 +61,10 @@ class PairFeatures:
 
 
 def measure_pairs(
-    t: DemandTexts, candidates: Candidates, config: DedupConfig, encoder: Encoder | None, all_terms: bool = False
+    t: DemandTexts, candidates: Candidates, config: DedupConfig, encoder: Encoder | None, complete: bool = False
 ) -> PairFeatures:
-    """The features of every candidate pair (`all_terms`: term agreement for every pair, not only where read)."""
+    """The features of every candidate pair that the rules read (`complete`: also the sentence bigram alignment of
+    verified near-copies, which their verdict does not need, and term agreement for every pair: for fitting)."""
     rank = pd.factorize(pd.Index(t.ids, dtype=object), sort=True)[0]  # equal ids: equal rank
     first, second = candidates.first, candidates.second
     a = np.where(rank[first] < rank[second], first, second)
@@ -83,8 +84,10 @@ def measure_pairs(
     reworded = f.cosine >= config.reworded_cosine
     # a pair that is neither close in shingles nor in vectors needs nothing more
     read = (f.jaccard >= LEXICAL_FLOOR) | (reworded & (encoder is not None))
+    if not complete:
+        read &= f.jaccard < config.near_threshold  # a near-copy already: its sentence order changes nothing
     f.lexical[read] = lexical_alignments(t, a[read], b[read])
-    terms = np.ones(n, dtype=bool) if all_terms else f.near(config) | f.reworded_candidate(config)
+    terms = np.ones(n, dtype=bool) if complete else f.near(config) | f.reworded_candidate(config)
     f.overlap[terms] = _weighted_jaccard(t.terms, t.idf, a[terms], b[terms])
     f.title_overlap[terms] = _weighted_jaccard(t.title_terms, t.idf, a[terms], b[terms])
     f.numbers[terms] = pair_jaccard(t.numbers, a[terms], b[terms])
@@ -121,12 +124,12 @@ def lexical_alignments(t: DemandTexts, a: np.ndarray, b: np.ndarray) -> np.ndarr
     if not len(a):
         return out
     demands = np.unique(np.concatenate([a, b]))
-    lists = [t.sentences(i) for i in demands]
+    lists = [t.sentences(i)[1] for i in demands]
     count = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
     offset = np.cumsum(count) - count
     local = np.zeros(len(t.ids), dtype=np.int64)
     local[demands] = np.arange(len(demands))
-    bigram_sets = ngram_matrix([compact(x) for sentences in lists for x in sentences], 2, empty_is_item=True)
+    bigram_sets = ngram_matrix([key for keys in lists for key in keys], 2, empty_is_item=True)
     size = np.diff(bigram_sets.indptr).astype(np.float64)
     for start in range(0, len(a), _CHUNK):
         la, lb = local[a[start : start + _CHUNK]], local[b[start : start + _CHUNK]]
@@ -148,10 +151,10 @@ def lexical_alignments(t: DemandTexts, a: np.ndarray, b: np.ndarray) -> np.ndarr
 def _sentence_alignments(t: DemandTexts, a: np.ndarray, b: np.ndarray, encoder: Encoder) -> np.ndarray:
     """Sentence-vector alignment of each pair, encoding every distinct sentence of the demands involved once."""
     demands = sorted(set(a.tolist()) | set(b.tolist()))
-    texts = sorted({x for i in demands for x in t.sentences(i)})
+    texts = sorted({x for i in demands for x in t.sentences(i)[0]})
     if not texts:
         return np.zeros(len(a))
     vectors = encoder.encode(texts)
     row = {x: k for k, x in enumerate(texts)}
-    own = {i: vectors[[row[x] for x in t.sentences(i)]] for i in demands}
+    own = {i: vectors[[row[x] for x in t.sentences(i)[0]]] for i in demands}
     return np.array([alignment(own[i] @ own[j].T) for i, j in zip(a.tolist(), b.tolist(), strict=True)])

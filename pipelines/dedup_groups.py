@@ -6,7 +6,7 @@ import pandas as pd
 
 from . import schema as s
 from .settings import DedupConfig
-from .similarity import compact, jaccard, shingles
+from .similarity import compact, ngram_matrix, pair_jaccard
 
 
 class _UnionFind:
@@ -69,10 +69,19 @@ def group_duplicates(
         groups.setdefault(uf.find(demand), []).append(demand)
     position = {d: i for i, d in enumerate(ids)}
     core = demands[s.CORE_TEXT].astype(str).tolist()
+    multiple = [sorted(members) for members in groups.values() if len(members) > 1]
+    reps = [min(group, key=lambda d: (-len(core[position[d]]), d)) for group in multiple]
+    # every member's shingle Jaccard with its representative, for all groups at once
+    rows = np.array([position[d] for group in multiple for d in group], dtype=np.int64)
+    rep_rows = np.array([position[r] for group, r in zip(multiple, reps, strict=True) for _ in group], dtype=np.int64)
+    keys = {i: compact(core[i]) for i in rows.tolist()}
+    local = np.zeros(len(ids), dtype=np.int64)
+    local[list(keys)] = np.arange(len(keys))
+    shingle_sets = ngram_matrix([compact(key) for key in keys.values()], config.shingle_size)
+    scores = iter(pair_jaccard(shingle_sets, local[rows], local[rep_rows]).tolist())
     out: dict[str, dict[str, object]] = {c: {} for c in _OUTPUT_COLUMNS}
-    for members in groups.values():
-        if len(members) > 1:
-            _describe_group(sorted(members), core, position, vectors, config, out)
+    for group, rep in zip(multiple, reps, strict=True):
+        _describe_group(group, rep, {d: next(scores) for d in group}, keys, position, vectors, config, out)
     mapped = {c: demands[s.DEMAND_ID].map(v) for c, v in out.items()}
     # a demand in no group: empty texts and a NaN score
     return demands.assign(**{c: v if c == s.DUPLICATE_SCORE else v.fillna("") for c, v in mapped.items()})
@@ -82,22 +91,20 @@ _OUTPUT_COLUMNS = (s.DUPLICATE_GROUP, s.DUPLICATE_KIND, s.DUPLICATE_SCORE, s.DUP
 
 
 def _describe_group(
-    group: list[str], core: list[str], position: dict[str, int], vectors: np.ndarray | None, config: DedupConfig,
-    out: dict[str, dict[str, object]],
+    group: list[str], rep: str, jaccards: dict[str, float], keys: dict[int, str], position: dict[str, int],
+    vectors: np.ndarray | None, config: DedupConfig, out: dict[str, dict[str, object]],
 ) -> None:  # fmt: skip
-    rep = min(group, key=lambda d: (-len(core[position[d]]), d))
-    rep_key = compact(core[position[rep]])
-    rep_sh = shingles(rep_key, config.shingle_size)
+    """Each member's kind, score and reason against the representative `rep` (`jaccards`: shingle Jaccard with it)."""
+    rep_key = keys[position[rep]]
     kinds = {}
     for demand in group:
-        key = compact(core[position[demand]])
-        score = jaccard(shingles(key, config.shingle_size), rep_sh)
-        if key == rep_key:
+        jac = jaccards[demand]
+        if keys[position[demand]] == rep_key:
             kinds[demand] = ("exact", 1.0, f"与 {rep} 规范化后正文完全相同")
-        elif score >= config.near_threshold:
-            kinds[demand] = ("near", score, f"与 {rep} 的字符{config.shingle_size}-gram Jaccard 相似度 {score:.2f}")
+        elif jac >= config.near_threshold:
+            kinds[demand] = ("near", jac, f"与 {rep} 的字符{config.shingle_size}-gram Jaccard 相似度 {jac:.2f}")
         else:
-            cos = float(vectors[position[demand]] @ vectors[position[rep]]) if vectors is not None else score
+            cos = float(vectors[position[demand]] @ vectors[position[rep]]) if vectors is not None else jac
             kinds[demand] = ("reworded", cos, f"与 {rep} 为同一需求的改写（语义相似度 {cos:.2f}）")
     worst = "exact" if all(k[0] == "exact" for k in kinds.values()) else "near"
     worst = "reworded" if any(k[0] == "reworded" for k in kinds.values()) else worst

@@ -15,7 +15,7 @@ from scipy import sparse
 from . import schema as s
 from .normalize import strip_boilerplate
 from .settings import DedupConfig
-from .similarity import TermStats, aliases, compact, list_matrix, ngram_matrix, sentences
+from .similarity import TermStats, aliases, compact, list_matrix, missing_keys, ngram_matrix, sentences_and_keys
 
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 _LATER_SECTION = "|".join(("需求内容", "需求描述", "技术需求", "技术难点", "预期目标", "预期指标", "主要技术指标",
@@ -34,8 +34,8 @@ def need_texts(demands: pd.DataFrame) -> list[str]:
     if s.NORM_TEXT not in demands:
         return demands[s.CORE_TEXT].astype(str).tolist()
     out = []
-    for title, text, core in zip(demands[s.NORM_TITLE].fillna(""), demands[s.NORM_TEXT].fillna(""),
-                                 demands[s.CORE_TEXT].astype(str), strict=True):  # fmt: skip
+    for title, text, core in zip(demands[s.NORM_TITLE].fillna("").tolist(), demands[s.NORM_TEXT].fillna("").tolist(),
+                                 demands[s.CORE_TEXT].astype(str).tolist(), strict=True):  # fmt: skip
         body = strip_boilerplate(_BASIS_SECTION_RE.sub("", str(text)))
         out.append(f"{title}\n{body}".strip() if body else core)
     return out
@@ -46,13 +46,13 @@ class DemandTexts:
     """Per-demand views the rules read, keyed by position in the frame.
 
     The matrices share their row order with the lists: `shingle_sets` (character shingles of the key), `terms` and
-    `title_terms` (segmented terms of the text and of the title, one column space; `idf` per column) and `numbers`.
+    `title_terms` (segmented terms of the text and of the title, one column space, columns rarest term first, as
+    `vocabulary`) and `numbers`.
     """
 
     ids: list[str]
     raw: list[str]  # need text as normalised
     keys: list[str]  # compact need text: equal non-empty keys are exact copies
-    tokens: list[list[str]]
     titles: list[list[str]]
     title_texts: list[str]
     stats: TermStats
@@ -60,60 +60,77 @@ class DemandTexts:
     shingle_sets: sparse.csr_matrix
     terms: sparse.csr_matrix
     title_terms: sparse.csr_matrix
+    vocabulary: np.ndarray
     idf: np.ndarray
     numbers: sparse.csr_matrix
-    _sentences: dict[int, list[str]] = field(default_factory=dict)
-    _key_terms: dict[int, list[str]] = field(default_factory=dict)
+    _sentences: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
+    _key_terms: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
     _aliases: dict[int, dict[str, str]] = field(default_factory=dict)
 
-    def sentences(self, i: int) -> list[str]:
-        """Title and need sentences, what sentence alignment compares (the whole text when it has none)."""
+    def sentences(self, i: int) -> tuple[list[str], list[str]]:
+        """Title and need sentences, what sentence alignment compares (the whole text when it has none), and their
+        compacted forms."""
         if i not in self._sentences:
-            self._sentences[i] = sentences(self.raw[i]) or [self.raw[i]]
+            parts, keys = sentences_and_keys(self.raw[i])
+            self._sentences[i] = (parts, keys) if parts else ([self.raw[i]], [compact(self.raw[i])])
         return self._sentences[i]
 
-    def key_terms(self, i: int) -> list[str]:
+    def missing_key_terms(self, i: int, j: int, alias: dict[str, str]) -> list[str]:
+        """Key terms of i (rare title terms, model numbers in the title) that j's text lacks, also by an alias."""
         if i not in self._key_terms:
-            self._key_terms[i] = self.stats.key_terms(self.titles[i], self.title_texts[i], self.config.key_term_share)
-        return self._key_terms[i]
+            terms = self.stats.key_terms(self.titles[i], self.title_texts[i], self.config.key_term_share)
+            self._key_terms[i] = [(term, compact(term)) for term in terms]
+        return missing_keys(self._key_terms[i], self.keys[j], alias)
 
     def aliases(self, i: int) -> dict[str, str]:
         if i not in self._aliases:
             self._aliases[i] = aliases(self.raw[i])
         return self._aliases[i]
 
-    def shingle_lists(self) -> list[list[str]]:
-        """Each key's character shingles as strings, repeats kept (what MinHash reads; an empty key: "<empty>")."""
+    def shared_terms(self, a: np.ndarray, b: np.ndarray, most: int) -> list[list[str]]:
+        """The first `most` terms each pair shares, rarest first."""
+        both = self.terms[a].multiply(self.terms[b]).tocsr()
+        both.sort_indices()
+        ends = both.indptr
+        return [
+            self.vocabulary[both.indices[ends[p] : min(ends[p + 1], ends[p] + most)]].tolist() for p in range(len(a))
+        ]
+
+    def shingle_lists(self, start: int, stop: int) -> list[list[str]]:
+        """Keys start..stop-1 as lists of their character shingles, repeats kept (what MinHash reads; an empty
+        key: "<empty>")."""
         size = self.config.shingle_size
         out = []
-        for key in map(compact, self.keys):
+        for key in map(compact, self.keys[start:stop]):
             out.append([key[i : i + size] for i in range(len(key) - size + 1)] or [key or "<empty>"])
         return out
 
 
 def demand_texts(demands: pd.DataFrame, config: DedupConfig) -> DemandTexts:
-    tokens = [str(t).split() for t in demands[s.TOKENS].fillna("")]
-    titles = [str(t).split() for t in demands[s.TITLE_TOKENS].fillna("")]
+    tokens = [str(t).split() for t in demands[s.TOKENS].fillna("").tolist()]
+    titles = [str(t).split() for t in demands[s.TITLE_TOKENS].fillna("").tolist()]
     n = len(tokens)
-    both, vocabulary = list_matrix(tokens + titles)  # one column space for text and title terms
-    terms, title_terms = both[:n], both[n:]
-    df = np.asarray(terms.sum(axis=0), dtype=np.int64).ravel()
-    stats = TermStats(dict(zip(vocabulary, df.tolist(), strict=True)), n)
-    idf = np.array([stats.idf(term) for term in vocabulary], dtype=np.float64)
+    both, distinct = list_matrix(tokens + titles)  # one column space for text and title terms
+    df = np.asarray(both[:n].sum(axis=0), dtype=np.int64).ravel()
+    stats = TermStats(dict(zip(distinct.tolist(), df.tolist(), strict=True)), n)
+    terms = distinct.tolist()
+    order = sorted(range(len(terms)), key=lambda k: (-stats.idf(terms[k]), terms[k]))  # rarest first
+    both, vocabulary = both[:, order], np.array(terms, dtype=object)[order]
+    both.sort_indices()  # row-wise products need sorted column indices
     raw = need_texts(demands)
     keys = [compact(text) for text in raw]
     return DemandTexts(
         ids=demands[s.DEMAND_ID].astype(str).tolist(),
         raw=raw,
         keys=keys,
-        tokens=tokens,
         titles=titles,
-        title_texts=[str(t) for t in demands[s.NORM_TITLE].fillna("")],
+        title_texts=[str(t) for t in demands[s.NORM_TITLE].fillna("").tolist()],
         stats=stats,
         config=config,
         shingle_sets=ngram_matrix([compact(k) for k in keys], config.shingle_size),
-        terms=terms,
-        title_terms=title_terms,
-        idf=idf,
+        terms=both[:n],
+        title_terms=both[n:],
+        vocabulary=vocabulary,
+        idf=np.array([stats.idf(term) for term in vocabulary], dtype=np.float64),
         numbers=list_matrix([_NUMBER_RE.findall(text) for text in raw])[0],
     )

@@ -89,10 +89,13 @@ def aliases(text: str) -> dict[str, str]:
 
 def missing_terms(terms: Sequence[str], other_text: str, alias: dict[str, str] | None = None) -> list[str]:
     """Key terms of one demand that the other demand's compacted text contains neither as such nor by an alias."""
-    alias = alias or {}
+    return missing_keys([(term, compact(term)) for term in terms], other_text, alias or {})
+
+
+def missing_keys(terms: Sequence[tuple[str, str]], other_text: str, alias: dict[str, str]) -> list[str]:
+    """`missing_terms` of (term, compacted term) pairs."""
     missing = []
-    for term in terms:
-        key = compact(term)
+    for term, key in terms:
         if (
             key
             and key not in other_text
@@ -151,8 +154,19 @@ MIN_SENTENCE_CHARS = 4
 
 def sentences(text: str) -> list[str]:
     """The text's sentences (split at 。；！？ and line breaks), stripped; fragments under 4 letters/digits dropped."""
-    parts = (p.strip(" ,，:：、") for p in _SENTENCE_END_RE.split(text))
-    return [p for p in parts if len(compact(p)) >= MIN_SENTENCE_CHARS]
+    return sentences_and_keys(text)[0]
+
+
+def sentences_and_keys(text: str) -> tuple[list[str], list[str]]:
+    """`sentences` and their compacted forms."""
+    parts, keys = [], []
+    for part in _SENTENCE_END_RE.split(text):
+        part = part.strip(" ,，:：、")
+        key = compact(part)
+        if len(key) >= MIN_SENTENCE_CHARS:
+            parts.append(part)
+            keys.append(key)
+    return parts, keys
 
 
 def bigrams(text: str) -> frozenset[str]:
@@ -234,7 +248,12 @@ def ngram_matrix(texts: Sequence[str], size: int, empty_is_item: bool = False) -
 def row_products(
     x: sparse.csr_matrix, y: sparse.csr_matrix, a: np.ndarray, b: np.ndarray, block: int = 20_000
 ) -> np.ndarray:
-    """x[a[p]] · y[b[p]] for every p (float64), over blocks of pairs so that memory stays bounded."""
+    """x[a[p]] · y[b[p]] for every p (float64), over blocks of pairs so that memory stays bounded.
+
+    Both matrices need sorted column indices (scipy's element-wise product silently assumes them).
+    """
+    if not (x.has_sorted_indices and y.has_sorted_indices):
+        raise ValueError("row_products needs matrices with sorted column indices")
     out = np.zeros(len(a), dtype=np.float64)
     for start in range(0, len(a), block):
         part = slice(start, start + block)
