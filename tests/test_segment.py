@@ -1,8 +1,10 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from pipelines import schema as s
+from pipelines import segment
 from pipelines.segment import Segmenter, read_word_list, segment_demands
 from pipelines.settings import SegmentConfig
 
@@ -50,3 +52,27 @@ def test_segment_demands_adds_tokens(tmp_path: Path) -> None:
     assert out.loc[0, s.TOKENS].split() and out.loc[1, s.TOKENS] == ""
     assert "热处理" not in out.loc[0, s.TITLE_TOKENS] and out.loc[0, s.TITLE_TOKENS].split()
     assert s.TOKENS not in frame.columns
+
+
+_MIXED_TEXTS = [
+    "需要研发全钒液流电池电解液，导航定位精度≤0.02mm，AR-HUD抬头显示，Low-E玻璃镀膜。",
+    "窖泥微生物培养及原酒风味物质组学分析，储能容量4.5kWh，能耗降低12.5%。",
+    "IGBT模块封装与SiC功率器件可靠性测试，重复定位精度不高于0.005mm，重量2.0g。",
+]
+
+
+def test_rjieba_and_jieba_give_the_same_tokens(tmp_path: Path) -> None:
+    terms = ["全钒液流电池", "窖泥微生物", "功率器件"]
+    for hmm in (True, False):
+        rust = Segmenter(_config(tmp_path).model_copy(update={"engine": "rjieba", "use_hmm": hmm}), terms).fit()
+        python = Segmenter(_config(tmp_path).model_copy(update={"engine": "jieba", "use_hmm": hmm}), terms).fit()
+        assert rust.engine_ == "rjieba" and python.engine_ == "jieba"
+        for text in _MIXED_TEXTS:
+            assert rust.tokenize(text) == python.tokenize(text), (hmm, text)
+
+
+def test_jieba_is_the_fallback_when_rjieba_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(segment, "rjieba", None)
+    seg = Segmenter(_config(tmp_path), ["全钒液流电池"]).fit()
+    assert seg.engine_ == "jieba"
+    assert "全钒液流电池" in seg.tokenize("全钒液流电池电解液")

@@ -1,0 +1,237 @@
+"""End-to-end scale benchmark: generated calls of several sizes through the real pipeline, stage times, peak memory
+(the process tree), the incremental case, and the pipeline's overhead over its unavoidable work.
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/scale.py --n 100000            # sizes 1k, 10k and 100k
+    .venv/bin/python benchmarks/scale.py --n 10000 --sizes 1000                       # a quicker look
+
+Each measured run is a fresh `ningliang run` subprocess on the default config with an empty embedding cache, a fresh
+SQLite library and a fresh PREFECT_HOME, all in a temporary folder (the only config override is the cache folder).
+Peak memory sums the resident memory of the CLI process and all its children (the Prefect API server), sampled every
+0.1 s. The baseline, measured alone in the same script run on the same normalised texts, is segmentation (the default
+Segmenter with the taxonomy's terms, titles and bodies) plus every encoder the default config runs (the sentence
+encoder on titles and bodies, uncached; the mapper's second encoder when configured). The incremental case is a
+second call of `--incremental` demands (another seed) against the N-demand library: the flow call is timed inside the
+subprocess (process start and imports excluded), and every earlier demand's ids are compared before and after.
+
+The last line is `overhead_ratio=<end-to-end s / baseline s at N> peak_rss_gb=<peak of the N run>`.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import contextlib
+
+import pandas as pd
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [str(Path(sys.executable).parent / "ningliang")]
+ENV = {
+    **os.environ,
+    "OPENBLAS_NUM_THREADS": os.environ["OPENBLAS_NUM_THREADS"],
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300",  # a busy 2-core machine can take long to start it
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_TO_API_ENABLED": "false",
+}
+# columns of an earlier demand that a later call must never change
+ID_COLUMNS = ("demand_id", "duplicate_group", "cluster_id", "cluster_group", "entry_id")
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def measured(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
+    """Run cmd; (wall seconds, peak resident GB of the process tree)."""
+    start = time.perf_counter()
+    with log.open("w") as out:
+        child = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = psutil.Process(child.pid)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, _tree_rss(proc))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = child.wait()
+    done.set()
+    sampler.join()
+    wall = time.perf_counter() - start
+    if code != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({code}); see {log}:\n{log.read_text()[-2000:]}")
+    return wall, peak / 1e9
+
+
+def generate(n: int, seed: int, path: Path) -> None:
+    subprocess.run(
+        [*CLI, "sample", "--n", str(n), "--seed", str(seed), "--out", str(path)],
+        cwd=ROOT, env=ENV, check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def baseline(call: Path) -> dict[str, float]:
+    """Segmentation + encoding alone on the pipeline's own texts (ingest and normalisation not timed)."""
+    from pipelines.embed import demand_vectors, make_encoder, make_second_encoder
+    from pipelines.ingest import ingest_files
+    from pipelines.normalize import normalize_demands
+    from pipelines.segment import Segmenter, segment_demands
+    from pipelines.settings import PipelineConfig
+    from pipelines.taxonomy import load_taxonomy
+
+    config = PipelineConfig()
+    frame = normalize_demands(ingest_files([call], "baseline", config.ingest).demands, config.normalize)
+    start = time.perf_counter()
+    segmenter = Segmenter(config.segment, load_taxonomy(config.mapping.taxonomy).terms()).fit()
+    segment_demands(frame, segmenter)
+    segmented = time.perf_counter()
+    encoder = make_encoder(config.embed.model_copy(update={"cache_dir": None}))  # uncached: the real work
+    demand_vectors(frame, encoder, config.embed)
+    second = make_second_encoder(config.mapping.second_encoder, None)
+    if second is not None:
+        second.encode(frame["norm_title"].tolist())
+    encoded = time.perf_counter()
+    return {"segment": segmented - start, "encode": encoded - segmented, "total": encoded - start}
+
+
+def flow_call(args: list[str]) -> None:
+    """Subprocess mode: one consolidate_call timed from inside (process start and imports excluded)."""
+    call, call_id, out, db, config_file = args
+    from pipelines.flows import consolidate_call
+    from pipelines.settings import load_config
+
+    config = load_config(Path(config_file))
+    start = time.perf_counter()
+    consolidate_call([Path(call)], call_id, Path(out), db, config, echo=False)
+    print(json.dumps({"flow_seconds": time.perf_counter() - start}))
+
+
+def library_ids(db: str) -> pd.DataFrame:
+    from pipelines.store import Library
+
+    library = Library.open(db)
+    try:
+        demands = library.demands()
+    finally:
+        library.close()
+    cols = [c for c in ID_COLUMNS if c in demands.columns]
+    return demands[cols].set_index("demand_id").sort_index()
+
+
+def run_size(n: int, work: Path, incremental: int) -> dict:
+    work.mkdir(parents=True)
+    call = work / "call.csv"
+    generate(n, 7, call)
+    cfg = work / "config.yaml"
+    cfg.write_text(f"embed:\n  cache_dir: {work / 'cache'}\n", encoding="utf-8")
+    db = f"sqlite:///{work / 'library.sqlite'}"
+    env = {**ENV, "PREFECT_HOME": str(work / "prefect")}
+    base = baseline(call)
+    cmd = [*CLI, "run", str(call), "--call", f"scale-{n}", "--out", str(work / "out"), "--db", db, "--config", str(cfg)]
+    wall, peak = measured(cmd, env, work / "run.log")
+    manifest = json.loads((work / "out" / "manifest.json").read_text(encoding="utf-8"))
+    result = {"n": n, "wall": wall, "peak_gb": peak, "stages": manifest["stage_seconds"], "baseline": base}
+    if incremental:
+        second = work / "second.csv"
+        generate(incremental, 8, second)
+        before = library_ids(db)
+        out2 = work / "out2"
+        cmd2 = [sys.executable, str(Path(__file__).resolve()), "--flow-call", str(second), "second", str(out2), db,
+                str(cfg)]  # fmt: skip
+        wall2, peak2 = measured(cmd2, env, work / "second.log")
+        flow_seconds = json.loads((work / "second.log").read_text().strip().splitlines()[-1])["flow_seconds"]
+        after = library_ids(db)
+        kept = after.reindex(before.index)
+        diff = kept.fillna("∅").astype(str) != before.fillna("∅").astype(str)
+        changed = int(diff.any(axis=1).sum())
+        before.join(kept, rsuffix="_after")[diff.any(axis=1)].to_csv(work / "changed_ids.csv")
+        manifest2 = json.loads((out2 / "manifest.json").read_text(encoding="utf-8"))
+        result["incremental"] = {
+            "n": incremental, "wall": wall2, "flow": flow_seconds, "peak_gb": peak2, "earlier": len(before),
+            "changed": changed, "by_column": {c: int(diff[c].sum()) for c in diff.columns},
+            "stages": manifest2["stage_seconds"],
+        }  # fmt: skip
+    return result
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
+
+
+def report(results: list[dict]) -> None:
+    stages = list(dict.fromkeys(k for r in results for k in r["stages"]))
+    print(table([[k, *(f"{r['stages'].get(k, 0):.1f}" for r in results)] for k in stages],
+                ["stage (s)", *(f"{r['n']:,}" for r in results)]))  # fmt: skip
+    print()
+    rows = []
+    for r in results:
+        b = r["baseline"]
+        rows.append([f"{r['n']:,}", f"{r['wall']:.1f}", f"{sum(r['stages'].values()):.1f}", f"{b['segment']:.1f}",
+                     f"{b['encode']:.1f}", f"{b['total']:.1f}", f"{r['wall'] / b['total']:.2f}",
+                     f"{r['peak_gb']:.2f}"])  # fmt: skip
+    print(table(rows, ["demands", "end to end s", "sum of stages s", "baseline segment s", "baseline encode s",
+                       "baseline s", "overhead ratio", "peak RSS GB (tree)"]))  # fmt: skip
+    for r in results:
+        if inc := r.get("incremental"):
+            print()
+            print(table([[f"{inc['n']:,} into {r['n']:,}", f"{inc['wall']:.1f}", f"{inc['flow']:.1f}",
+                          f"{inc['peak_gb']:.2f}", f"{inc['changed']} of {inc['earlier']:,} ({inc['by_column']})"]],
+                        ["second call", "process wall s", "flow call s (excl. start)", "peak RSS GB",
+                         "earlier demands whose ids changed"]))  # fmt: skip
+            print(table([[k, f"{v:.1f}"] for k, v in inc["stages"].items()], ["second call stage", "s"]))
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--flow-call":
+        flow_call(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=100_000, help="the headline size (incremental case and last line)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000, 10_000], help="smaller sizes also run")
+    parser.add_argument("--incremental", type=int, default=2_000, help="demands of the second call (0: skip)")
+    parser.add_argument("--keep", type=Path, help="work folder to keep (default: a temporary one, removed)")
+    args = parser.parse_args()
+    load = os.getloadavg()
+    print(
+        f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; load average at start "
+        f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}"
+    )
+    sizes = sorted({*(s for s in args.sizes if s < args.n), args.n})
+    with tempfile.TemporaryDirectory(prefix="ningliang-scale-") as tmp:
+        work = args.keep or Path(tmp)
+        results = []
+        for n in sizes:
+            started = time.perf_counter()
+            results.append(run_size(n, work / f"n{n}", args.incremental if n == args.n else 0))
+            print(f"# {n:,} done in {time.perf_counter() - started:.0f} s (load {os.getloadavg()[0]:.2f})",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    load = os.getloadavg()
+    print(f"load average at end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}\n")
+    report(results)
+    last = results[-1]
+    print(f"\noverhead_ratio={last['wall'] / last['baseline']['total']:.2f} peak_rss_gb={last['peak_gb']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
