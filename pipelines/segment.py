@@ -86,24 +86,36 @@ class Segmenter:
             self.tokenizer_ = tokenizer
         self.stopwords_ = frozenset(w.lower() for w in read_word_list(self.config.stopwords))
         self.user_terms_ = frozenset(t.lower() for t in terms)
+        self._kept: dict[str, tuple[str, ...]] = {}
         return self
 
     def tokenize(self, text: str) -> list[str]:
-        out = []
         if self.engine_ == "rjieba":
             pieces = self.tokenizer_.cut(text, self.config.use_hmm)
-            if self.config.use_hmm:
-                pieces = [part for piece in pieces for part in _jieba_split(piece)]
         else:
             pieces = self.tokenizer_.cut(text, HMM=self.config.use_hmm)
+        out: list[str] = []
+        memo = self._kept
         for raw in pieces:
-            token = raw.strip().lower()
+            kept = memo.get(raw)
+            if kept is None:
+                kept = memo[raw] = self._keep(raw)
+            if kept:
+                out.extend(kept)
+        return out
+
+    def _keep(self, raw: str) -> tuple[str, ...]:
+        """The terms a piece of the cut contributes (memoised per distinct piece: pieces repeat a lot)."""
+        parts = _jieba_split(raw) if self.engine_ == "rjieba" and self.config.use_hmm else [raw]
+        out = []
+        for part in parts:
+            token = part.strip().lower()
             if not token or token in self.stopwords_ or not _KEEP_RE.search(token):
                 continue
             if len(token) < self.config.min_token_chars and token not in self.user_terms_:
                 continue
             out.append(token)
-        return out
+        return tuple(out)
 
 
 def segment_demands(demands: pd.DataFrame, segmenter: Segmenter) -> pd.DataFrame:
