@@ -8,7 +8,7 @@ from pipelines.embed import USEEncoder, demand_vectors
 from pipelines.normalize import normalize_demands
 from pipelines.segment import Segmenter, segment_demands
 from pipelines.settings import DedupConfig, EmbedConfig, NormalizeConfig, SegmentConfig
-from pipelines.similarity import compact, jaccard, shingles
+from pipelines.similarity import bigrams, compact, jaccard, ngram_matrix, pair_jaccard, shingles
 
 BASE = "开发高镍三元正极材料包覆改性工艺，提升循环寿命至2000次以上，首次效率不低于90%，满足动力电池量产要求。"
 FILLER = [
@@ -42,6 +42,19 @@ def test_shingles_and_jaccard() -> None:
     assert shingles("锂电池", 3) == {"锂电池"}
     assert jaccard(shingles("锂电池隔膜", 3), shingles("锂电池隔膜", 3)) == 1.0
     assert jaccard(set(), set()) == 0.0
+
+
+@pytest.mark.parametrize("size", [2, 3, 4])
+def test_set_matrices_give_the_jaccard_of_the_python_sets(size: int) -> None:
+    texts = ["锂电池隔膜材料", "锂电池", "锂电", "", "电池隔膜", "ab", "a", "𠀀𠀁电池隔膜", "隔膜材料锂电池"]
+    for empty_is_item in (False, True):
+        matrix = ngram_matrix(texts, size, empty_is_item)
+        sets = [shingles(t, size) or ({""} if empty_is_item else set()) for t in texts]
+        if size == 2 and empty_is_item:
+            assert sets == [set(bigrams(t)) for t in texts]
+        a, b = np.divmod(np.arange(len(texts) ** 2), len(texts))
+        expected = [jaccard(sets[i], sets[j]) for i, j in zip(a, b, strict=True)]
+        assert pair_jaccard(matrix, a, b).tolist() == expected
 
 
 def test_exact_copies_share_a_group_and_say_why(segmenter: Segmenter) -> None:
