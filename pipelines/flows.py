@@ -6,6 +6,7 @@ ingest -> normalize -> segment -> embed -> dedup -> map -> cluster -> drafts -> 
 
 import hashlib
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from .normalize import normalize_demands
 from .privacy import mask_frame, mask_text
 from .recurrence import call_order, link_recurring
 from .report import ReportBundle, write_manifest, write_outputs
+from .resume import CACHED_STAGES, code_revision, library_revision, run_key, stage_key
 from .run_safety import crashpoint
 from .run_summary import artifact_key, counts_table, summary_markdown
 from .safe import safe_filename
@@ -245,9 +247,13 @@ class _Stages:
     def __init__(self, echo: bool) -> None:
         self.echo = echo
         self.seconds: dict[str, float] = {}
+        self.resume: Path | None = None  # where finished stages are kept under `key` (see pipelines/resume.py)
+        self.key = ""
 
     def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
         number = STAGES.index(name) + 1
+        if self.resume is not None and name in CACHED_STAGES:
+            fn = _resumable(fn, self.resume, stage_key(self.key, name))
         start = time.perf_counter()
         if self.echo:
             print(f"[{number:>2}/{len(STAGES)}] {name} …", end="", file=sys.stderr, flush=True)
@@ -267,8 +273,12 @@ def consolidate_call(
     config: PipelineConfig,
     echo: bool = True,
     share: bool = False,
+    resume_dir: Path | None = None,
 ) -> RunSummary:
     """Consolidate one call: raw submission files in, library updated and the outputs written to out_dir.
+
+    `resume_dir`: keep the finished stages there, so that a re-run after an interruption loads them (keyed by
+    inputs, config, taxonomy, mapper, library revision and code: pipelines/resume.py); removed after success.
 
     `share`: the outputs are for circulation, so personal data (contact names, phones, e-mail, ID numbers) is
     masked in every one of them; the library keeps it, and no unmasked copy is written."""
@@ -284,6 +294,12 @@ def consolidate_call(
         held.enter_context(library.exclusive_run(f"批次 {call_id}"))  # one run at a time, released if we die
         library.close_interrupted_runs()
         frame = with_library(ingested.demands, library.demands())
+        if resume_dir is not None:
+            st.key = run_key(
+                call_id, ingested.files, config_hash(config), (taxonomy.version, taxonomy.source_hash),
+                mapper_name(None, config), library_revision(library.url), code_revision(),
+            )  # fmt: skip
+            st.resume = resume_dir / st.key
         frame = st.run("文本规范化", normalize_task, frame, config.normalize)
         segmenter = Segmenter(config.segment, taxonomy.terms()).fit()
         frame = st.run("中文分词", segment_task, frame, segmenter)
@@ -338,6 +354,8 @@ def consolidate_call(
         held.close()
         library.close()
     publish_run_summary(manifest, outputs)
+    if st.resume is not None:  # the run wrote to the library: its key cannot recur
+        shutil.rmtree(st.resume, ignore_errors=True)
     return RunSummary(
         call_id=call_id,
         run_id=run_id,
@@ -468,6 +486,15 @@ def remap_library(db_url: str, config: PipelineConfig, call_id: str | None = Non
 _STORED_MAPPING = [c for c in MAPPING_COLUMNS if c not in (s.INDUSTRY, s.CHAIN)]
 
 
+def _resumable(fn: Any, folder: Path, key: str) -> Any:
+    """The stage task with its result kept in `folder` under `key`, and loaded from there when present."""
+    from prefect.cache_policies import CacheKeyFnPolicy
+
+    return fn.with_options(
+        cache_policy=CacheKeyFnPolicy(cache_key_fn=lambda *_: key), persist_result=True, result_storage=folder
+    )
+
+
 def publish_run_summary(manifest: dict[str, Any], outputs: dict[str, Path]) -> None:
     """The run's summary as Prefect artifacts (markdown + a table of counts), keyed by call, shown in the UI."""
     call_id = str(manifest["call_id"])
@@ -510,7 +537,8 @@ def consolidate_inbox(
         out = Path(out_root or REPORTS_DIR) / safe_filename(plan.call_id)
         files = [Path(inbox) / plan.folder / name for name in plan.files]
         try:
-            summary = consolidate_call(files, plan.call_id, out, db, config, echo=False)
+            resume = Path(out_root or REPORTS_DIR) / ".resume"
+            summary = consolidate_call(files, plan.call_id, out, db, config, echo=False, resume_dir=resume)
         except NingliangError as exc:
             print(f"批次 {plan.call_id} 未完成：{exc}")
             failed.append(plan.call_id)
