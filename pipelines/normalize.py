@@ -40,8 +40,8 @@ _NEXT_LABEL = r"(?:^|\n|\s|(?<=[。；;!！?？]))[一二三四五六七八九�
 # the 现有工作基础 section runs to the next section label (forms put it anywhere), or to the end
 _BASIS_RE = re.compile(rf"(?:现有工作基础|现有基础|工作基础)\s*[:：].*?(?={_NEXT_LABEL}|\Z)", re.DOTALL)
 # Sentences that describe the enterprise rather than the need: founding year, honours, revenue, staff, patents.
-_INTRO_RE = re.compile(
-    r"[^。；;\n]*(?:公司(?:成立|始建|创建)于|成立于\d|高新技术企业|专精特新|注册资本|销售收入|营业收入|利润总额|"
+_INTRO_RE = re.compile(  # anchored at a sentence start: unanchored, every start position is tried (quadratic)
+    r"(?<![^。；;\n])[^。；;\n]*(?:公司(?:成立|始建|创建)于|成立于\d|高新技术企业|专精特新|注册资本|销售收入|营业收入|利润总额|"
     r"员工\d|职工\d|现有员工|拥有(?:发明)?专利|授权(?:发明)?专利|上市公司|年产值)[^。；;\n]*[。；;]?"
 )
 _WS_RE = re.compile(r"[ \t\u3000\xa0]+")
@@ -52,7 +52,8 @@ def normalize_text(text: str) -> str:
     """NFKC (full-width letters, digits and punctuation to half width), unified whitespace, trimmed lines."""
     text = unicodedata.normalize("NFKC", text or "")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")
+    if not text.replace("\n", "").isprintable():  # printable: no control/format character (category C) to drop
+        text = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")
     text = _WS_RE.sub(" ", text)
     return _NL_RE.sub("\n", text).strip()
 
