@@ -31,6 +31,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import contextlib
 
+import numpy as np
 import pandas as pd
 import psutil
 
@@ -83,14 +84,26 @@ def measured(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, flo
     return wall, peak / 1e9
 
 
-def generate(n: int, seed: int, path: Path) -> None:
+def generate(n: int, seed: int, path: Path) -> list[Path]:
+    """A generated call; above ~40 MB split into several files (ingest.max_file_mb is 50 by default: a 100k call is
+    81 MB in one CSV, so it is submitted as several files, as a province's call would be)."""
     subprocess.run(
         [*CLI, "sample", "--n", str(n), "--seed", str(seed), "--out", str(path)],
         cwd=ROOT, env=ENV, check=True, capture_output=True,
     )  # fmt: skip
+    parts = -(-path.stat().st_size // (40 * 2**20))
+    if parts == 1:
+        return [path]
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    files = []
+    for k, chunk in enumerate(np.array_split(np.arange(len(frame)), parts)):
+        files.append(path.with_name(f"{path.stem}-{k + 1}.csv"))
+        frame.iloc[chunk].to_csv(files[-1], index=False, encoding="utf-8-sig")
+    path.unlink()
+    return files
 
 
-def baseline(call: Path) -> dict[str, float]:
+def baseline(calls: list[Path]) -> dict[str, float]:
     """Segmentation + encoding alone on the pipeline's own texts (ingest and normalisation not timed)."""
     from pipelines.embed import demand_vectors, make_encoder, make_second_encoder
     from pipelines.ingest import ingest_files
@@ -100,7 +113,7 @@ def baseline(call: Path) -> dict[str, float]:
     from pipelines.taxonomy import load_taxonomy
 
     config = PipelineConfig()
-    frame = normalize_demands(ingest_files([call], "baseline", config.ingest).demands, config.normalize)
+    frame = normalize_demands(ingest_files(calls, "baseline", config.ingest).demands, config.normalize)
     start = time.perf_counter()
     segmenter = Segmenter(config.segment, load_taxonomy(config.mapping.taxonomy).terms()).fit()
     segment_demands(frame, segmenter)
@@ -116,13 +129,13 @@ def baseline(call: Path) -> dict[str, float]:
 
 def flow_call(args: list[str]) -> None:
     """Subprocess mode: one consolidate_call timed from inside (process start and imports excluded)."""
-    call, call_id, out, db, config_file = args
+    *calls, call_id, out, db, config_file = args
     from pipelines.flows import consolidate_call
     from pipelines.settings import load_config
 
     config = load_config(Path(config_file))
     start = time.perf_counter()
-    consolidate_call([Path(call)], call_id, Path(out), db, config, echo=False)
+    consolidate_call([Path(c) for c in calls], call_id, Path(out), db, config, echo=False)
     print(json.dumps({"flow_seconds": time.perf_counter() - start}))
 
 
@@ -140,24 +153,34 @@ def library_ids(db: str) -> pd.DataFrame:
 
 def run_size(n: int, work: Path, incremental: int) -> dict:
     work.mkdir(parents=True)
-    call = work / "call.csv"
-    generate(n, 7, call)
+    calls = generate(n, 7, work / "call.csv")
     cfg = work / "config.yaml"
     cfg.write_text(f"embed:\n  cache_dir: {work / 'cache'}\n", encoding="utf-8")
     db = f"sqlite:///{work / 'library.sqlite'}"
     env = {**ENV, "PREFECT_HOME": str(work / "prefect")}
-    base = baseline(call)
-    cmd = [*CLI, "run", str(call), "--call", f"scale-{n}", "--out", str(work / "out"), "--db", db, "--config", str(cfg)]
+    base = baseline(calls)
+    cmd = [
+        *CLI,
+        "run",
+        *map(str, calls),
+        "--call",
+        f"scale-{n}",
+        "--out",
+        str(work / "out"),
+        "--db",
+        db,
+        "--config",
+        str(cfg),
+    ]
     wall, peak = measured(cmd, env, work / "run.log")
     manifest = json.loads((work / "out" / "manifest.json").read_text(encoding="utf-8"))
     result = {"n": n, "wall": wall, "peak_gb": peak, "stages": manifest["stage_seconds"], "baseline": base}
     if incremental:
-        second = work / "second.csv"
-        generate(incremental, 8, second)
+        second = generate(incremental, 8, work / "second.csv")
         before = library_ids(db)
         out2 = work / "out2"
-        cmd2 = [sys.executable, str(Path(__file__).resolve()), "--flow-call", str(second), "second", str(out2), db,
-                str(cfg)]  # fmt: skip
+        script = str(Path(__file__).resolve())
+        cmd2 = [sys.executable, script, "--flow-call", *map(str, second), "second", str(out2), db, str(cfg)]
         wall2, peak2 = measured(cmd2, env, work / "second.log")
         flow_seconds = json.loads((work / "second.log").read_text().strip().splitlines()[-1])["flow_seconds"]
         after = library_ids(db)
