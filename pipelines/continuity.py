@@ -96,11 +96,10 @@ def carry_earlier_ids(frame: pd.DataFrame, label_terms: int) -> tuple[pd.DataFra
 def carry_groups(frame: pd.DataFrame, fresh_clusters: pd.Series) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Stable CLUSTER_GROUP ids, after CLUSTER_ID has been carried over; return the frame and merge events.
 
-    A demand with an earlier group keeps it (unless its group is merged). A demand without one takes, in this order:
-    the earlier group of the cluster it joined (so groups keep nesting clusters); the earlier group most members of
-    its fresh group hold; its fresh group id. Earlier groups merge (into the smallest id) only through a fresh
-    cluster (`fresh_clusters`: the cluster ids before carrying over) that holds members of both and new demands of
-    the call: those demands bridge them, and the event names them.
+    A demand with an earlier group keeps it. A demand without one takes, in this order: the earlier group of the
+    cluster it joined (so groups keep nesting clusters); the earlier group most members of its fresh group hold;
+    its fresh group id. Earlier groups are never merged (`_bridged_merges` finds the candidates and their evidence
+    for a future staff-confirmed merge; `fresh_clusters` are the cluster ids before carrying over).
     """
     column = s.CLUSTER_GROUP
     fresh = frame[column].fillna("").astype(str)
@@ -115,8 +114,10 @@ def carry_groups(frame: pd.DataFrame, fresh_clusters: pd.Series) -> tuple[pd.Dat
     of_cluster = prior[~new & (clusters != "")].groupby(clusters[~new & (clusters != "")]).agg(_most_common)
     joined = new & clusters.isin(of_cluster.index)
     final[joined] = clusters[joined].map(of_cluster)
-    roots, events = _bridged_merges(frame, fresh_clusters, new & frame[IN_CALL].astype(bool))
-    return frame.assign(**{column: final.map(lambda g: roots.get(g, g))}), events
+    # Earlier groups are not merged automatically: a recomputed clustering straddles group borders everywhere, and
+    # merging through every fresh cluster that touched two groups chained 5,169 of 10,000 earlier demands into one
+    # group on a 2,000-demand second call (benchmarks/scale.py). Staff merge entries with `decisions import`.
+    return frame.assign(**{column: final}), []
 
 
 def _bridged_merges(
