@@ -1,12 +1,15 @@
 """`ningliang decisions import`: staff decisions on draft-list entries (registered in `pipelines.cli`)."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from .cli_review import _fail, _internal_error
-from .errors import NingliangError, UnreadableFileError
-from .paths import DEFAULT_DB_URL, REPORTS_DIR
+from .cli_imports import import_files
+
+if TYPE_CHECKING:
+    from .corrections import Problem
+    from .store import Library
 
 
 @click.group()
@@ -20,29 +23,12 @@ def decisions() -> None:
 def import_(files: tuple[Path, ...], db_url: str | None) -> None:
     """导入填好审核意见的需求清单工作簿（draft_list.xlsx）或 CSV；无效行逐行报告且不生效。"""
     from .decision_import import read_decisions
-    from .store import Library
 
-    unreadable = 0
-    try:
-        with Library.open(db_url or DEFAULT_DB_URL) as library:
-            for path in files:
-                try:
-                    rows, problems, undecided = read_decisions(path)
-                except UnreadableFileError as exc:
-                    click.echo(f"错误：{exc}", err=True)
-                    unreadable += 1
-                    continue
-                report = library.apply_staff_decisions(rows)
-                problems = problems + report.problems
-                click.echo(
-                    f"{path.name}：生效 {len(report.applied)} 条，已存在未变 {report.unchanged} 条，"
-                    f"未决定 {undecided} 条，无效 {len(problems)} 条"
-                )
-                for problem in problems:
-                    click.echo(f"  无效：{problem}")
-    except NingliangError as exc:
-        _fail(str(exc))
-    except Exception as exc:
-        _internal_error(exc, REPORTS_DIR)
-    if unreadable:
-        _fail(f"{unreadable} 个文件无法读取，其余文件已处理")
+    def import_one(library: "Library", path: Path) -> tuple[str, list["Problem"]]:
+        rows, problems, undecided = read_decisions(path)
+        report = library.apply_staff_decisions(rows)
+        problems = problems + report.problems
+        counts = f"生效 {len(report.applied)} 条，已存在未变 {report.unchanged} 条，未决定 {undecided} 条"
+        return f"{counts}，无效 {len(problems)} 条", problems
+
+    import_files(files, db_url, import_one)

@@ -1,12 +1,15 @@
 """`ningliang scores import`: expert panel scores of draft-list entries (registered in `pipelines.cli`)."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from .cli_review import _fail, _internal_error
-from .errors import NingliangError, UnreadableFileError
-from .paths import DEFAULT_DB_URL, REPORTS_DIR
+from .cli_imports import import_files
+
+if TYPE_CHECKING:
+    from .corrections import Problem
+    from .store import Library
 
 
 @click.group()
@@ -24,28 +27,11 @@ def import_(files: tuple[Path, ...], db_url: str | None) -> None:
     同一专家对同一条目再次导入相同评分不产生变化，不同评分替换原评分；无效行逐行报告且不生效。
     """
     from .expert_scores import read_expert_scores
-    from .store import Library
 
-    unreadable = 0
-    try:
-        with Library.open(db_url or DEFAULT_DB_URL) as library:
-            for path in files:
-                try:
-                    rows, problems = read_expert_scores(path)
-                except UnreadableFileError as exc:
-                    click.echo(f"错误：{exc}", err=True)
-                    unreadable += 1
-                    continue
-                report = library.store_expert_scores(rows)
-                problems = sorted([*problems, *report.problems], key=lambda p: p.source_row)
-                click.echo(
-                    f"{path.name}：生效 {report.stored} 条，已存在未变 {report.unchanged} 条，无效 {len(problems)} 条"
-                )
-                for problem in problems:
-                    click.echo(f"  无效：{problem}")
-    except NingliangError as exc:
-        _fail(str(exc))
-    except Exception as exc:
-        _internal_error(exc, REPORTS_DIR)
-    if unreadable:
-        _fail(f"{unreadable} 个文件无法读取，其余文件已处理")
+    def import_one(library: "Library", path: Path) -> tuple[str, list["Problem"]]:
+        rows, problems = read_expert_scores(path)
+        report = library.store_expert_scores(rows)
+        problems = sorted([*problems, *report.problems], key=lambda p: p.source_row)
+        return f"生效 {report.stored} 条，已存在未变 {report.unchanged} 条，无效 {len(problems)} 条", problems
+
+    import_files(files, db_url, import_one)
