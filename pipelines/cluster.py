@@ -87,30 +87,53 @@ def _labelled(demands: pd.DataFrame, column: str, n_terms: int) -> pd.Series:
     return ids.map(cluster_labels(demands[s.TOKENS], ids, n_terms)).fillna("")
 
 
-def nearest_clusters(demands: pd.DataFrame, vectors: np.ndarray) -> pd.DataFrame:
+def nearest_clusters(
+    demands: pd.DataFrame,
+    vectors: np.ndarray,
+    rows: np.ndarray | None = None,
+    reference: tuple[pd.DataFrame, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """Add NEAREST_CLUSTER and NEAREST_CLUSTER_SIMILARITY for demands in no cluster ("" / NaN for the others).
 
     No demand is left in an anonymous "outlier" bucket: a singleton names the cluster whose centroid is closest,
     looking in its own chain first and across all chains when its chain has no cluster. Input columns: DEMAND_ID,
-    INDUSTRY_ID, CHAIN_ID, CLUSTER_ID; `vectors` row-aligned and L2-normalised.
+    INDUSTRY_ID, CHAIN_ID, CLUSTER_ID; `vectors` row-aligned and L2-normalised. `rows` (bool mask): only these
+    demands are given a nearest cluster; `reference`: more demands (same columns) and their vectors whose clusters
+    count too (the library demands a run did not load).
     """
-    clustered = (demands[s.CLUSTER_ID].fillna("") != "").to_numpy()
+    ref_frame, ref_vectors = reference if reference is not None else (demands.iloc[0:0], vectors[:0])
+    every = pd.concat([demands[_NEAREST_INPUT], ref_frame[_NEAREST_INPUT]], ignore_index=True)
+    every_vectors = np.vstack([vectors, ref_vectors]) if len(ref_frame) else vectors
+    clustered = (every[s.CLUSTER_ID].fillna("") != "").to_numpy()
+    wanted = (demands[s.CLUSTER_ID].fillna("") == "").to_numpy() & (True if rows is None else np.asarray(rows, bool))
     nearest: pd.Series = pd.Series("", index=demands.index, dtype=object)
     similarity: pd.Series = pd.Series(np.nan, index=demands.index, dtype=float)
-    if clustered.any() and not clustered.all():
-        ids = demands.loc[clustered, s.CLUSTER_ID].to_numpy()
-        names = np.unique(ids)
-        centroids = np.stack([vectors[clustered][ids == name].mean(axis=0) for name in names])
-        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-        chains = demands.loc[clustered].groupby(s.CLUSTER_ID)[s.CHAIN_ID].first().reindex(names).to_numpy()
-        sims = vectors[~clustered] @ centroids.T
-        own = chains[None, :] == demands.loc[~clustered, s.CHAIN_ID].to_numpy()[:, None]
-        ranked = np.where(own.any(axis=1, keepdims=True) & ~own, -np.inf, sims)
-        best = ranked.argmax(axis=1)
-        nearest[~clustered] = names[best]
-        similarity[~clustered] = np.round(sims[np.arange(len(best)), best], 4)
+    if clustered.any() and wanted.any():
+        ids = every.loc[clustered, s.CLUSTER_ID].to_numpy()
+        names, inverse = np.unique(ids, return_inverse=True)
+        sums = np.zeros((len(names), every_vectors.shape[1]))
+        np.add.at(sums, inverse, every_vectors[clustered])
+        centroids = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        chains = every.loc[clustered].groupby(s.CLUSTER_ID)[s.CHAIN_ID].first().reindex(names).to_numpy()
+        positions = np.flatnonzero(wanted)
+        own_chain = demands[s.CHAIN_ID].to_numpy()
+        best_names, best_sims = [], []
+        for start in range(0, len(positions), _NEAREST_BLOCK):  # (block x clusters) similarities at a time
+            block = positions[start : start + _NEAREST_BLOCK]
+            sims = vectors[block].astype(np.float32) @ centroids.T
+            own = chains[None, :] == own_chain[block][:, None]
+            ranked = np.where(own.any(axis=1, keepdims=True) & ~own, -np.inf, sims)
+            best = ranked.argmax(axis=1)
+            best_names.append(names[best])
+            best_sims.append(np.round(sims[np.arange(len(best)), best].astype(np.float64), 4))
+        nearest.iloc[positions] = np.concatenate(best_names)
+        similarity.iloc[positions] = np.concatenate(best_sims)
     columns: dict[str, pd.Series] = {s.NEAREST_CLUSTER: nearest, s.NEAREST_CLUSTER_SIMILARITY: similarity}
     return demands.assign(**columns)
+
+
+_NEAREST_INPUT = [s.DEMAND_ID, s.INDUSTRY_ID, s.CHAIN_ID, s.CLUSTER_ID]
+_NEAREST_BLOCK = 4_096
 
 
 def cluster_labels(tokens: pd.Series, cluster_ids: pd.Series, n_terms: int) -> dict[str, str]:

@@ -10,6 +10,7 @@ fresh cluster with members of both (they bridge the two); that merge is an event
 """
 
 from collections import Counter
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,8 @@ from .cluster import with_labels
 
 IN_CALL = "_in_call"  # bool column: the row belongs to the call being run (False: library context)
 PRIOR = {s.DUPLICATE_GROUP: "_prior_group", s.CLUSTER_ID: "_prior_cluster", s.CLUSTER_GROUP: "_prior_cluster_group"}
+# an earlier cluster or group keeps its label (a run sees only the part of the library its call touches)
+PRIOR_LABELS = {s.CLUSTER_LABEL: "_prior_cluster_label", s.CLUSTER_GROUP_LABEL: "_prior_cluster_group_label"}
 _CONTEXT_COLUMNS = [
     s.DEMAND_ID, s.CALL_ID, s.EXTERNAL_ID, s.SOURCE_FILE, s.SOURCE_ROW, s.TITLE, s.TEXT, s.ENTERPRISE,
     s.CREDIT_CODE, s.REGION, s.FUNDING, s.COOP_MODE, s.DEADLINE, s.FLAGS, s.INDUSTRY_ID, s.CHAIN_ID,
@@ -27,19 +30,23 @@ _CONTEXT_COLUMNS = [
 ]  # fmt: skip
 
 
-def with_library(call: pd.DataFrame, library: pd.DataFrame) -> pd.DataFrame:
-    """The call's rows (IN_CALL True) followed by the library's other demands, each with its prior ids.
+def with_library(call: pd.DataFrame, library: pd.DataFrame, context: Iterable[str] | None = None) -> pd.DataFrame:
+    """The call's rows (IN_CALL True) followed by the library's other demands (those in `context` when given),
+    each with its prior ids and labels.
 
     `library` is `Library.demands()`; rows of the call that are already in it take their prior ids from it.
     """
-    prior = library.set_index(s.DEMAND_ID) if len(library) else pd.DataFrame(columns=list(PRIOR))
-    context = library[~library[s.DEMAND_ID].isin(call[s.DEMAND_ID])] if len(library) else library
-    context = context.reindex(columns=_CONTEXT_COLUMNS)
-    frame = pd.concat([call.assign(**{IN_CALL: True}), context.assign(**{IN_CALL: False})], ignore_index=True)
+    prior = library.set_index(s.DEMAND_ID) if len(library) else pd.DataFrame(columns=[*PRIOR, *PRIOR_LABELS])
+    chosen = ~library[s.DEMAND_ID].isin(call[s.DEMAND_ID]) if len(library) else pd.Series(dtype=bool)
+    if context is not None and len(library):
+        chosen &= library[s.DEMAND_ID].isin(set(context))
+    rows = library[chosen] if len(library) else library
+    rows = rows.reindex(columns=_CONTEXT_COLUMNS)
+    frame = pd.concat([call.assign(**{IN_CALL: True}), rows.assign(**{IN_CALL: False})], ignore_index=True)
     frame[s.NEEDS_REVIEW] = frame[s.NEEDS_REVIEW].fillna(False).astype(bool) if s.NEEDS_REVIEW in frame else False
     for column in (s.TITLE, s.TEXT, s.FLAGS, s.ENTERPRISE, s.CREDIT_CODE, s.REGION):
         frame[column] = frame[column].fillna("").astype(str)
-    for column, prior_column in PRIOR.items():
+    for column, prior_column in (PRIOR | PRIOR_LABELS).items():
         stored = prior[column] if column in prior.columns else pd.Series(dtype=object)
         frame[prior_column] = frame[s.DEMAND_ID].map(stored).fillna("").astype(str)
     return frame
@@ -90,7 +97,22 @@ def carry_earlier_ids(frame: pd.DataFrame, label_terms: int) -> tuple[pd.DataFra
     frame, merges = carry_over(frame, s.DUPLICATE_GROUP, allow_merge=True)
     frame, _ = carry_over(frame, s.CLUSTER_ID, allow_merge=False)
     frame, group_merges = carry_groups(frame, fresh_clusters)
-    return with_labels(frame, label_terms), merges + group_merges
+    return _earlier_labels(with_labels(frame, label_terms)), merges + group_merges
+
+
+def _earlier_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """An earlier cluster or cluster group keeps its stored label; new ones keep the label just computed."""
+    out = frame.copy()
+    for label, id_column in ((s.CLUSTER_LABEL, s.CLUSTER_ID), (s.CLUSTER_GROUP_LABEL, s.CLUSTER_GROUP)):
+        if PRIOR_LABELS[label] not in frame or label not in frame:
+            continue
+        earlier = frame[PRIOR[id_column]]
+        stored = frame[PRIOR_LABELS[label]]
+        known = (earlier != "") & (stored != "")
+        labels = dict(zip(earlier[known], stored[known], strict=True))
+        kept = frame[id_column].fillna("").astype(str).map(labels)
+        out[label] = kept.where(kept.notna(), frame[label])
+    return out
 
 
 def carry_groups(frame: pd.DataFrame, fresh_clusters: pd.Series) -> tuple[pd.DataFrame, list[dict[str, str]]]:

@@ -34,18 +34,24 @@ PAIR_COLUMNS = ["demand_a", "demand_b", "rule", "decision", "jaccard", "cosine",
 
 
 def detect_pairs(
-    demands: pd.DataFrame, config: DedupConfig, vectors: np.ndarray | None = None, encoder: Encoder | None = None
+    demands: pd.DataFrame,
+    config: DedupConfig,
+    vectors: np.ndarray | None = None,
+    encoder: Encoder | None = None,
+    query: np.ndarray | None = None,
+    bands: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Every duplicate decision on a candidate pair: PAIR_COLUMNS, decision "merged" or "kept_apart".
 
     Input columns: DEMAND_ID, CORE_TEXT, NORM_TITLE, TOKENS, TITLE_TOKENS (NORM_TEXT when present: the need text is
     read from it); `vectors` row-aligned and L2-normalised (without them only the copy layer runs); `encoder`, the
     one that made `vectors`, lets re-posts be checked sentence by sentence (without it, on whole-text features).
-    Scores lie in [0, 1] (cosine may be NaN when not computed).
+    Scores lie in [0, 1] (cosine may be NaN when not computed). `query` (bool mask): judge only pairs with at
+    least one of these demands (a call against the library context); `bands`: MinHash band keys already computed.
     """
     s.require_columns(demands, [s.DEMAND_ID, s.CORE_TEXT, s.NORM_TITLE, s.TOKENS, s.TITLE_TOKENS], "detect_pairs")
     t = demand_texts(demands, config)
-    f = measure_pairs(t, candidate_pairs(t, config, vectors), config, encoder)
+    f = measure_pairs(t, candidate_pairs(t, config, vectors, query, bands), config, encoder)
     return pd.DataFrame(_decisions(t, f, config), columns=PAIR_COLUMNS)
 
 

@@ -4,14 +4,13 @@ and each demand's nearest sentence vectors (faiss), with the full-vector cosine 
 from dataclasses import dataclass
 
 import numpy as np
-from rensa import RMinHash, RMinHashLSH
 
 from .dedup_texts import DemandTexts
+from .demand_index import band_keys
 from .settings import DedupConfig
 from .similarity import nearest_neighbours
 
 _BLOCK = 20_000  # pairs whose vectors are gathered at once (20k x 512 float32: 40 MB per side)
-_SLICE = 5_000  # demands whose shingles are hashed at once
 
 
 @dataclass
@@ -23,16 +22,30 @@ class Candidates:
     cosine: np.ndarray
 
 
-def candidate_pairs(t: DemandTexts, config: DedupConfig, vectors: np.ndarray | None) -> Candidates:
+def candidate_pairs(
+    t: DemandTexts,
+    config: DedupConfig,
+    vectors: np.ndarray | None,
+    query: np.ndarray | None = None,
+    bands: np.ndarray | None = None,
+) -> Candidates:
     """Pairs with identical non-empty keys (each with the first demand of its key), pairs MinHash/LSH proposes as
     copies (the exact Jaccard check comes later), and pairs among the nearest vectors with cosine >= reworded_cosine.
 
     A pair's cosine is the one its nearest-vector check computed, else the dot product of the two vectors.
+    `query` (bool mask): only pairs with at least one of these demands (the others were judged by earlier runs);
+    `bands`: the demands' MinHash band keys when already computed (demand_index.band_keys), else computed here.
     """
     n = len(t.keys)
     semantic = _semantic_candidates(vectors, config) if vectors is not None and n > 1 else _empty_pairs()
+    exact = _exact_candidates(t)
+    lexical = band_candidates(band_keys(t.keys, config) if bands is None else bands)
+    if query is not None:
+        asked = np.asarray(query, dtype=bool)
+        exact, lexical = exact[asked[exact].any(axis=1)], lexical[asked[lexical].any(axis=1)]
+        touching = asked[semantic[0]] | asked[semantic[1]]
+        semantic = (semantic[0][touching], semantic[1][touching], semantic[2][touching])
     sem_codes, where = np.unique(semantic[0] * n + semantic[1], return_index=True)
-    exact, lexical = _exact_candidates(t), _lexical_candidates(t, config)
     codes = np.unique(np.concatenate([exact[:, 0] * n + exact[:, 1], lexical[:, 0] * n + lexical[:, 1], sem_codes]))
     first, second = np.divmod(codes, n)
     cosine = np.full(len(codes), np.nan)
@@ -55,17 +68,28 @@ def _exact_candidates(t: DemandTexts) -> np.ndarray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-def _lexical_candidates(t: DemandTexts, config: DedupConfig) -> np.ndarray:
-    """(m, 2) pairs (i < j) that MinHash/LSH proposes as copies."""
-    lsh = RMinHashLSH(threshold=config.lsh_threshold, num_perm=config.num_perm, num_bands=config.lsh_bands)
-    hashes = []  # in slices: a Python string per shingle of 100k demands would take more than 1 GB
-    for start in range(0, len(t.keys), _SLICE):
-        shingles = t.shingle_lists(start, start + _SLICE)  # a repeated shingle changes no minimum
-        hashes.extend(RMinHash.from_token_sets(shingles, config.num_perm, config.seed))
-    for i, mh in enumerate(hashes):
-        lsh.insert(i, mh)
-    pairs = {(min(i, j), max(i, j)) for i, mh in enumerate(hashes) for j in lsh.query(mh) if i != j}
-    return np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+def band_candidates(bands: np.ndarray) -> np.ndarray:
+    """(m, 2) pairs (i < j) that share a MinHash band: the pairs MinHash/LSH proposes as copies."""
+    n, width = bands.shape
+    if n < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    rows = np.tile(np.arange(n, dtype=np.int64), width)
+    band = np.repeat(np.arange(width, dtype=np.int64), n)
+    bucket = bands.T.reshape(-1)
+    order = np.lexsort((rows, bucket, band))
+    band, bucket, rows = band[order], bucket[order], rows[order]
+    starts = np.flatnonzero(np.r_[True, (band[1:] != band[:-1]) | (bucket[1:] != bucket[:-1])])
+    sizes = np.diff(np.r_[starts, len(rows)])
+    codes = []
+    for size in np.unique(sizes[sizes > 1]):  # all buckets of one size at once: their pairs by index arithmetic
+        first = starts[sizes == size]
+        i, j = np.triu_indices(size, k=1)
+        members = rows[first[:, None] + np.arange(size)[None, :]]
+        codes.append(np.unique(members[:, i] * n + members[:, j]))
+    if not codes:
+        return np.zeros((0, 2), dtype=np.int64)
+    first_of, second_of = np.divmod(np.unique(np.concatenate(codes)), n)
+    return np.stack([first_of, second_of], axis=1)
 
 
 def _semantic_candidates(vectors: np.ndarray, config: DedupConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

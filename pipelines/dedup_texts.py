@@ -99,11 +99,16 @@ class DemandTexts:
     def shingle_lists(self, start: int, stop: int) -> list[list[str]]:
         """Keys start..stop-1 as lists of their character shingles, repeats kept (what MinHash reads; an empty
         key: "<empty>")."""
-        size = self.config.shingle_size
-        out = []
-        for key in map(compact, self.keys[start:stop]):
-            out.append([key[i : i + size] for i in range(len(key) - size + 1)] or [key or "<empty>"])
-        return out
+        return shingle_lists(self.keys[start:stop], self.config.shingle_size)
+
+
+def shingle_lists(keys: list[str], size: int) -> list[list[str]]:
+    """Each key as the list of its character shingles, repeats kept (what MinHash reads; an empty key:
+    "<empty>")."""
+    out = []
+    for key in map(compact, keys):
+        out.append([key[i : i + size] for i in range(len(key) - size + 1)] or [key or "<empty>"])
+    return out
 
 
 def demand_texts(demands: pd.DataFrame, config: DedupConfig) -> DemandTexts:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from . import migrations as m
 from . import schema as s
+from .index_store import drop_index_entries
 from .privacy import mask_name
 
 ERASURE_KIND = "erasure"
@@ -73,6 +74,7 @@ class ErasureMixin:
                 if any(_pattern(n).search(phone) for n in needles):
                     values[s.PHONE] = ""
                 conn.execute(sa.update(d).where(d.c.demand_id == row[s.DEMAND_ID]).values(values))
+            drop_index_entries(conn, rows[s.DEMAND_ID].astype(str).tolist())  # masked text: indexed again next run
             stored = conn.execute(sa.select(q.c.call_id, q.c.source_file, q.c.source_row, q.c.column_name, q.c.raw))
             raws = [r for r in stored.all() if any(_pattern(n).search(str(r.raw or "")) for n in needles)]
             for call_id, source_file, source_row, column, raw in raws:

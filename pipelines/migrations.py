@@ -359,6 +359,31 @@ _define_v6(METADATA)
 EXPERT_SCORES = METADATA.tables["expert_scores"]
 
 
+def _define_v7(md: sa.MetaData) -> None:
+    """Version 7: the search index a call is looked up in (pipelines/demand_index.py): per demand and encoder, the
+    key of its need text, its MinHash band keys (lsh_bands uint64, little-endian) and its full vector (float32)."""
+    sa.Table(
+        "demand_index",
+        md,
+        sa.Column(s.DEMAND_ID, sa.Text, primary_key=True),
+        sa.Column(ENCODER, sa.Text, nullable=False),
+        sa.Column("copy_key", sa.Text, nullable=False),
+        sa.Column("bands", sa.LargeBinary, nullable=False),
+        sa.Column("vector", sa.LargeBinary, nullable=False),
+    )
+
+
+def _apply_v7(conn: Connection) -> None:
+    md = sa.MetaData(naming_convention=NAMING)
+    _define_v7(md)
+    md.create_all(conn)
+
+
+MIGRATIONS += (Migration(7, "demand_index", _apply_v7),)
+_define_v7(METADATA)
+DEMAND_INDEX = METADATA.tables["demand_index"]
+
+
 def applied_versions(engine: Engine) -> list[int]:
     """Versions recorded in schema_migrations, ascending ([] when the table does not exist yet)."""
     with engine.connect() as conn:

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from . import __version__
 from . import migrations as m
 
-CACHED_STAGES = ("文本规范化", "中文分词", "句向量", "查重", "产业映射", "相似聚类")
+CACHED_STAGES = ("文本规范化", "中文分词", "句向量", "关联需求库", "查重", "产业映射", "相似聚类")
 _COUNTED = (m.DEMANDS, m.QUARANTINE, m.EVENTS, m.HUMAN_MAPPING, m.CORRECTIONS, m.ENTRY_DECISIONS, m.EXPERT_SCORES)
 _HASHED = (m.HUMAN_MAPPING, m.CORRECTIONS, m.ENTRY_DECISIONS, m.EXPERT_SCORES)
 

@@ -29,7 +29,9 @@ from sqlalchemy.engine import Connection, Engine
 from . import migrations as m
 from . import schema as s
 from .corrections import keep_human_decisions
+from .demand_index import IndexEntries
 from .errors import NingliangError
+from .index_store import save_index
 
 _ADVISORY_KEY = 0x6E696E67  # "ning": the PostgreSQL advisory lock every ningliang run takes
 
@@ -92,9 +94,11 @@ class RunSafetyMixin:
         quarantine: pd.DataFrame,
         events: Sequence[dict[str, Any]],
         scores: pd.DataFrame | None = None,
+        index: IndexEntries | None = None,
     ) -> dict[str, int]:
-        """`save_call` of the call's demands and of the earlier demands whose ids moved, and the merge events, in ONE
-        transaction. Returns save_call's counts plus earlier_demands_regrouped and group_merges."""
+        """`save_call` of the call's demands and of the earlier demands whose ids moved, the merge events, the
+        entry scores and the demands' search-index entries, in ONE transaction. Returns save_call's counts plus
+        earlier_demands_regrouped, group_merges, score_events and indexed."""
         stamp = m.now_utc()
         with self._ready().begin() as conn:
             if conn.execute(sa.select(m.RUNS.c.run_id).where(m.RUNS.c.run_id == run_id)).first() is None:
@@ -107,8 +111,10 @@ class RunSafetyMixin:
                 row = {m.AT: stamp, m.RUN_ID: run_id, s.CALL_ID: call_id, m.DEMAND_REF: None, m.ACTOR: "pipeline"}
                 conn.execute(sa.insert(m.EVENTS).values(row | dict(event)))
             scored = _save_scores(conn, run_id, stamp, scores) if scores is not None else 0
+            indexed = save_index(conn, index) if index is not None else 0
             crashpoint("before-commit")
-        return counts | {"earlier_demands_regrouped": len(moved), "group_merges": len(events), "score_events": scored}
+        counts |= {"earlier_demands_regrouped": len(moved), "group_merges": len(events), "score_events": scored}
+        return counts | {"indexed": indexed}
 
 
 SCORE_KIND, SCORE_FIELD = "score", "entry_score"

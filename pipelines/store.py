@@ -25,6 +25,7 @@ from .decision_store import DecisionsMixin
 from .erasure import ErasureMixin
 from .errors import ConfigError
 from .expert_store import ExpertScoresMixin
+from .index_store import IndexMixin
 from .model_store import ModelsMixin
 from .review_store import CorrectionsMixin
 from .run_safety import RunSafetyMixin
@@ -48,7 +49,9 @@ class _Plan:
     unchanged: int = 0
 
 
-class Library(CorrectionsMixin, ModelsMixin, DecisionsMixin, ExpertScoresMixin, ErasureMixin, RunSafetyMixin):
+class Library(
+    CorrectionsMixin, ModelsMixin, DecisionsMixin, ExpertScoresMixin, ErasureMixin, RunSafetyMixin, IndexMixin
+):
     """The demand library at a database URL: `Library.open(url)`, `close()` (or `with`); review loop: the mixin."""
 
     def __init__(self, url: str) -> None:

@@ -1,0 +1,140 @@
+"""The library's search index: band keys propose what MinHash/LSH proposes, entries round-trip through the library,
+a second call reads only the related part of the library and decides as a full recomputation does, and erasing
+personal data drops a demand's entry until the next run indexes its new text."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from rensa import RMinHash, RMinHashLSH
+
+from pipelines import migrations as m
+from pipelines import schema as s
+from pipelines.dedup_candidates import band_candidates
+from pipelines.dedup_texts import need_texts, shingle_lists
+from pipelines.demand_index import band_keys
+from pipelines.flows import consolidate_call
+from pipelines.ingest import ingest_files
+from pipelines.normalize import normalize_demands
+from pipelines.sample import generate_call
+from pipelines.settings import DedupConfig, EmbedConfig, PipelineConfig
+from pipelines.similarity import compact
+from pipelines.store import Library
+
+
+def _normalised_sample(tmp_path: Path, n: int, seed: int) -> pd.DataFrame:
+    call, _ = generate_call(n, seed)
+    path = tmp_path / f"sample-{seed}.csv"
+    call.to_csv(path, index=False, encoding="utf-8-sig")
+    config = PipelineConfig()
+    return normalize_demands(ingest_files([path], "c", config.ingest).demands, config.normalize)
+
+
+def test_band_keys_propose_exactly_the_pairs_rensa_lsh_proposes(tmp_path: Path) -> None:
+    config = DedupConfig()
+    keys = [compact(t) for t in need_texts(_normalised_sample(tmp_path, 600, 3))]
+    lsh = RMinHashLSH(threshold=config.lsh_threshold, num_perm=config.num_perm, num_bands=config.lsh_bands)
+    hashes = RMinHash.from_token_sets(shingle_lists(keys, config.shingle_size), config.num_perm, config.seed)
+    for i, mh in enumerate(hashes):
+        lsh.insert(i, mh)
+    expected = {(min(i, j), max(i, j)) for i, mh in enumerate(hashes) for j in lsh.query(mh) if i != j}
+    found = {(int(a), int(b)) for a, b in band_candidates(band_keys(keys, config))}
+    assert len(expected) > 20  # planted copies give the LSH something to propose
+    assert found == expected
+
+
+def _write(tmp_path: Path, name: str, frame: pd.DataFrame) -> Path:
+    path = tmp_path / f"{name}.csv"
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    return path
+
+
+def _calls(tmp_path: Path) -> tuple[Path, Path, pd.DataFrame]:
+    """Call 1: 600 generated demands. Call 2: 18 others plus 6 of call 1's re-posted verbatim by other
+    enterprises (new numbers)."""
+    first, _ = generate_call(600, 11)
+    other, _ = generate_call(18, 12)
+    other["需求编号"] = [f"N2-{i:03d}" for i in range(len(other))]
+    reposts = first.iloc[[3, 90, 177, 320, 461, 580]]
+    renumbered = reposts.assign(需求编号=[f"R2-{i}" for i in range(len(reposts))])
+    second = pd.concat([other, renumbered], ignore_index=True)
+    return _write(tmp_path, "c1", first), _write(tmp_path, "c2", second), reposts
+
+
+def _run(tmp_path: Path, path: Path, call: str, db: str, out: str) -> tuple[pd.DataFrame, dict]:
+    config = PipelineConfig(embed=EmbedConfig(cache_dir=tmp_path / "cache"))
+    consolidate_call([path], call, tmp_path / out, db, config, echo=False)
+    demands = pd.read_csv(tmp_path / out / "demands.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    manifest = json.loads((tmp_path / out / "manifest.json").read_text(encoding="utf-8"))
+    return demands, manifest
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_second_call_reads_only_the_related_library_and_decides_as_a_full_recomputation(
+    tmp_path: Path, new_library_url: "callable"
+) -> None:
+    c1, c2, reposts = _calls(tmp_path)
+    incremental, full = new_library_url("incremental"), new_library_url("full")
+    first, _ = _run(tmp_path, c1, "c1", incremental, "i1")
+    _run(tmp_path, c1, "c1", full, "f1")
+    with Library.open(incremental) as library:
+        entries = library.index_entries(library_encoder(library), DedupConfig().lsh_bands)
+        assert sorted(entries.ids) == sorted(library.demands()[s.DEMAND_ID])  # every demand indexed
+        assert np.allclose(np.linalg.norm(entries.vectors, axis=1), 1.0, atol=1e-4)
+    with Library.open(full) as library, library._ready().begin() as conn:
+        conn.execute(sa.delete(m.DEMAND_INDEX))  # a library written before the index: everything is recomputed
+
+    second, manifest = _run(tmp_path, c2, "c2", incremental, "i2")
+    recomputed, full_manifest = _run(tmp_path, c2, "c2", full, "f2")
+    counts = manifest["counts"]
+    assert counts["library_reindexed"] == 0 and full_manifest["counts"]["library_reindexed"] == len(first)
+    assert 0 < counts["library_context"] < len(first) // 2  # only the related part of the library was read
+    assert counts["library_indexed"] == len(second)
+    # every verbatim re-post joins its original's group, found through the index
+    original = first.set_index("external_id")
+    again = second.set_index("external_id")
+    with Library.open(incremental) as library:
+        groups = library.demands("c1").set_index(s.DEMAND_ID)[s.DUPLICATE_GROUP]
+    for repost, source in zip([f"R2-{i}" for i in range(len(reposts))], reposts["需求编号"], strict=True):
+        group = again.loc[repost, s.DUPLICATE_GROUP]
+        assert group != "" and groups[original.loc[source, s.DEMAND_ID]] == group
+        assert again.loc[repost, "linked_demand_id"] in set(groups.index[groups == group])
+    columns = [s.DEMAND_ID, s.DUPLICATE_GROUP, s.DUPLICATE_KIND, s.CHAIN_ID, "linked_demand_id"]
+    pd.testing.assert_frame_equal(second[columns], recomputed[columns])
+
+
+def library_encoder(library: Library) -> str:
+    return str(library.runs()["encoder"].iloc[-1])
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_erasure_drops_the_entries_it_changes_and_the_next_run_indexes_the_new_text(
+    tmp_path: Path, library_url: str
+) -> None:
+    rows = [
+        ("E-1", "高精度数控机床主轴热误差补偿", "联系人王小明。开发主轴热误差在线补偿系统，定位精度≤2μm。"),
+        ("E-2", "锂电池负极硅碳材料制备", "开发硅碳负极材料，首效≥88%，循环500次容量保持率≥85%。"),
+        ("E-3", "中药配方颗粒质量标准研究", "建立特征图谱与多成分含量测定方法，覆盖30个品种。"),
+    ]
+    call = pd.DataFrame(rows, columns=["需求编号", "需求名称", "需求描述"])
+    first, _ = _run(tmp_path, _write(tmp_path, "e1", call), "e1", library_url, "e1")
+    erased = first.set_index("external_id").loc["E-1", s.DEMAND_ID]
+    bands = DedupConfig().lsh_bands
+    with Library.open(library_url) as library:
+        encoder = library_encoder(library)
+        before = library.index_entries(encoder, bands)
+        old_key = before.copy_keys[list(before.ids).index(erased)]
+        report = library.erase_person("王小明", (), by="隐私专员", reason="本人申请")
+        assert report.demands == 1
+        after = library.index_entries(encoder, bands)
+        assert erased not in set(after.ids) and len(after) == len(before) - 1  # only the changed demand
+    later = pd.DataFrame([("E-9", "食品冷链溯源平台建设", "建设冷链温度全程追溯平台，覆盖100家企业。")],
+                         columns=["需求编号", "需求名称", "需求描述"])  # fmt: skip
+    _, manifest = _run(tmp_path, _write(tmp_path, "e2", later), "e2", library_url, "e2")
+    assert manifest["counts"]["library_reindexed"] == 1
+    with Library.open(library_url) as library:
+        again = library.index_entries(encoder, bands)
+        assert erased in set(again.ids) and again.copy_keys[list(again.ids).index(erased)] != old_key
