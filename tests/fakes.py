@@ -5,6 +5,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pipelines.progress import Progress
+
 
 class HashEncoder:
     """A fake encoder: character-bigram hashing into 64 dims, so similar texts get similar vectors."""
@@ -14,8 +16,10 @@ class HashEncoder:
     def __init__(self) -> None:
         self.calls = 0
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         self.calls += 1
+        if progress is not None:
+            progress.advance(len(texts))
         out = np.zeros((len(texts), 64), dtype=np.float32)
         for i, text in enumerate(texts):
             for j in range(len(text) - 1):
