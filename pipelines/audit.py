@@ -19,6 +19,7 @@ KIND_LABELS = {
     "mapping": "产业映射（自动）",
     "grouping": "查重/聚类（自动）",
     "merge": "组合并（自动）",
+    "merge_proposal": "重复组合并建议（待人工决定）",
     "correction": "人工更正",
     "confirmation": "人工确认",
     "conflict": "更正分歧（待仲裁）",

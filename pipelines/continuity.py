@@ -3,10 +3,11 @@
 The stages compute duplicate groups, clusters and cluster groups (the coarser level) afresh over the new call plus
 the library's earlier demands (the "context"). These functions then carry the library's ids over: a demand already in
 the library keeps its group, cluster and cluster-group ids; a new demand joins the earlier group or cluster it was
-found with; two earlier duplicate groups are merged only when a new demand is a duplicate of both, and that merge is
-returned as an event with its reason. Clusters are never merged this way: a new demand joins the earlier cluster most
-of its companions belong to. Two earlier cluster groups are merged only when new demands of the call fall into one
-fresh cluster with members of both (they bridge the two); that merge is an event naming those demands.
+found with. Earlier duplicate groups are never merged automatically: when a new demand duplicates members of two,
+it joins one and a "merge_proposal" event names both, with the evidence, for staff to decide. Clusters and
+cluster groups are never merged either: a new demand joins the earlier cluster most of its companions belong to,
+and the earlier cluster group of that cluster. So a new call changes no earlier id; staff merge entries with
+`ningliang decisions import`.
 """
 
 from collections import Counter
@@ -52,12 +53,15 @@ def with_library(call: pd.DataFrame, library: pd.DataFrame, context: Iterable[st
     return frame
 
 
-def carry_over(frame: pd.DataFrame, column: str, allow_merge: bool) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+def carry_over(
+    frame: pd.DataFrame, column: str, allow_merge: bool, propose: bool = False
+) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Replace the freshly computed ids in `column` by stable ones; return the frame and merge events.
 
     Fresh components (rows sharing a fresh id) that hold earlier ids take the smallest of them (merging the others
     into it only when `allow_merge`; otherwise each new member takes its component's most common earlier id).
-    Rows with an earlier id keep it unless merged. Components without earlier ids keep their fresh id.
+    Rows with an earlier id keep it unless merged. Components without earlier ids keep their fresh id. With
+    `propose` (and no merging), a component holding two earlier ids gives a "merge_proposal" event for staff.
     """
     fresh = frame[column].fillna("").astype(str)
     prior = frame[PRIOR[column]]
@@ -78,7 +82,9 @@ def carry_over(frame: pd.DataFrame, column: str, allow_merge: bool) -> tuple[pd.
                 events.append(_merge_event(frame, column, other, keep, members))
         else:
             new = [m for m in members if not prior[m]]
-            final[new] = _most_common(prior[members])
+            final[new] = joined = _most_common(prior[members])
+            if propose and len(earlier) > 1:
+                events.append(_proposal_event(frame, column, [e for e in earlier if e != joined], joined, members))
     return frame.assign(**{column: final}), events
 
 
@@ -94,7 +100,7 @@ def carry_earlier_ids(frame: pd.DataFrame, label_terms: int) -> tuple[pd.DataFra
     Returns the frame and the merge events (of duplicate groups and of cluster groups).
     """
     fresh_clusters = frame[s.CLUSTER_ID].fillna("").astype(str)
-    frame, merges = carry_over(frame, s.DUPLICATE_GROUP, allow_merge=True)
+    frame, merges = carry_over(frame, s.DUPLICATE_GROUP, allow_merge=False, propose=True)
     frame, _ = carry_over(frame, s.CLUSTER_ID, allow_merge=False)
     frame, group_merges = carry_groups(frame, fresh_clusters)
     return _earlier_labels(with_labels(frame, label_terms)), merges + group_merges
@@ -178,6 +184,24 @@ def _bridged_merges(
         for (gone, keep), links in sorted(bridges.items())
     ]
     return roots, events
+
+
+MERGE_PROPOSAL = "merge_proposal"
+
+
+def _proposal_event(frame: pd.DataFrame, column: str, others: list[str], joined: str, members: pd.Index) -> dict:
+    """A new demand duplicates members of several earlier groups: it joined `joined`; the others stay as they are
+    (an earlier id never changes) and staff decide whether the needs are one ("合并" in the draft-list review)."""
+    bridge = frame.loc[members][frame.loc[members, PRIOR[column]] == ""]
+    linking = "、".join(bridge[s.DEMAND_ID].head(5))
+    return {
+        "kind": MERGE_PROPOSAL,
+        "field": column,
+        "old_value": ";".join(others),
+        "new_value": joined,
+        "evidence": f"新需求 {linking} 与已有重复组 {joined}、{'、'.join(others)} 的需求均判定为重复；新需求归入 "
+        f"{joined}，已有重复组不自动合并（编号不变），如属同一需求请在清单审核中以“合并”决定处理",
+    }
 
 
 def _merge_event(frame: pd.DataFrame, column: str, old: str, new: str, members: pd.Index) -> dict[str, str]:

@@ -96,20 +96,6 @@ class DemandTexts:
             self.vocabulary[both.indices[ends[p] : min(ends[p + 1], ends[p] + most)]].tolist() for p in range(len(a))
         ]
 
-    def shingle_lists(self, start: int, stop: int) -> list[list[str]]:
-        """Keys start..stop-1 as lists of their character shingles, repeats kept (what MinHash reads; an empty
-        key: "<empty>")."""
-        return shingle_lists(self.keys[start:stop], self.config.shingle_size)
-
-
-def shingle_lists(keys: list[str], size: int) -> list[list[str]]:
-    """Each key as the list of its character shingles, repeats kept (what MinHash reads; an empty key:
-    "<empty>")."""
-    out = []
-    for key in map(compact, keys):
-        out.append([key[i : i + size] for i in range(len(key) - size + 1)] or [key or "<empty>"])
-    return out
-
 
 def demand_texts(demands: pd.DataFrame, config: DedupConfig) -> DemandTexts:
     tokens = [str(t).split() for t in demands[s.TOKENS].fillna("").tolist()]

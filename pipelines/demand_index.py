@@ -20,9 +20,9 @@ import pandas as pd
 from rensa import RMinHash
 
 from . import schema as s
-from .dedup_texts import need_texts, shingle_lists
+from .dedup_texts import need_texts
 from .settings import DedupConfig
-from .similarity import compact
+from .similarity import compact, shingle_hashes
 
 _SLICE = 5_000  # demands hashed at once
 _QUERY_BLOCK = 1_024  # call demands searched at once (1,024 x 10^5 float32 similarities: 400 MB)
@@ -76,9 +76,8 @@ def band_keys(keys: list[str], config: DedupConfig) -> np.ndarray:
     rows = config.num_perm // config.lsh_bands
     out = []
     for start in range(0, len(keys), _SLICE):
-        digests = RMinHash.digest_matrix_from_token_sets(
-            shingle_lists(keys[start : start + _SLICE], config.shingle_size), config.num_perm, config.seed
-        ).to_rows()
+        flat, offsets = shingle_hashes(keys[start : start + _SLICE], config.shingle_size)
+        digests = RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, config.num_perm, config.seed).to_rows()
         matrix = np.array(digests, dtype=np.uint64).reshape(-1, config.lsh_bands, rows)
         folded = np.zeros(matrix.shape[:2], dtype=np.uint64)
         with np.errstate(over="ignore"):

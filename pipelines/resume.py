@@ -1,8 +1,9 @@
 """Resuming an interrupted run: the key under which a run's finished stages are kept (no Prefect here).
 
 A run of `consolidate-call` with a resume folder keeps the results of its pure stages (normalize, segment, library
-context, duplicate pairs, mapping, clustering; the vectors are in the vector cache already) under one run key; re-run with the same inputs, it loads them instead of
-recomputing. Every stage's output is a function of what the key covers, so a cached result is the result:
+context, duplicate pairs, mapping, clustering; the vectors are in the vector cache already) under one run key;
+re-run with the same inputs, it loads them instead of recomputing. Every stage's output is a function of what the
+key covers, so a cached result is the result:
 
 - the inputs: call id, each file's name and sha256 (the frame also holds the library's demands: see below);
 - the effective config (its hash, which covers every stage's settings, the encoders and the taxonomy path);

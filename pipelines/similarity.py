@@ -2,6 +2,7 @@
 over sentence vectors (faiss), and sparse set matrices whose row-wise products give set intersections for many pairs
 at once."""
 
+import hashlib
 import math
 import re
 from collections import Counter
@@ -243,6 +244,51 @@ def ngram_matrix(texts: Sequence[str], size: int, empty_is_item: bool = False) -
     short_codes = pd.factorize(np.array([texts[i] for i in short.tolist()], dtype=object))[0].astype(np.uint64)
     items = np.concatenate([codes, short_codes | np.uint64(1 << 63)])
     return set_matrix(np.concatenate([rows, short]), items, len(texts))[0]
+
+
+_EMPTY_TOKEN = np.uint64(0x5A17E5A17E5A17E5)  # an empty text's one token
+_POLY = np.uint64(0x100000001B3)
+
+
+def shingle_hashes(texts: Sequence[str], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(flat token hashes uint64, row offsets uint64 of length n + 1): the character n-grams of each (compacted)
+    text as 64-bit hashes, what MinHash reads. A hash depends on the n-gram alone (a polynomial of its code points,
+    then the splitmix64 finaliser), never on the batch, so digests stored in the library stay comparable; a text
+    shorter than n is one token (a hash of the whole text), an empty text the fixed `_EMPTY_TOKEN`."""
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    points = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    windows = np.maximum(lengths - size + 1, 0)
+    starts = np.cumsum(lengths) - lengths
+    position = np.arange(int(windows.sum())) + np.repeat(starts - (np.cumsum(windows) - windows), windows)
+    codes = np.zeros(len(position), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(size):
+            codes = codes * _POLY + points[position + k] + np.uint64(1)
+        flat = _splitmix(codes)
+    per_row = np.maximum(windows, 1)  # a short or empty text still has its one token
+    offsets = np.concatenate([[0], np.cumsum(per_row)]).astype(np.uint64)
+    if (short := np.flatnonzero(windows == 0)).size:
+        full = np.zeros(int(per_row.sum()), dtype=np.uint64)
+        inside = np.ones(len(full), dtype=bool)
+        inside[offsets[short].astype(np.int64)] = False
+        full[inside] = flat
+        full[offsets[short].astype(np.int64)] = [_text_hash(texts[i]) for i in short.tolist()]
+        flat = full
+    return flat, offsets
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _text_hash(text: str) -> np.uint64:
+    if not text:
+        return _EMPTY_TOKEN
+    return np.uint64(int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little"))
 
 
 def row_products(

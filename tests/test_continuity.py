@@ -44,6 +44,18 @@ def test_two_earlier_groups_bridged_by_a_new_demand_merge_with_an_event() -> Non
     assert changed_context(out, [s.DUPLICATE_GROUP])[s.DEMAND_ID].tolist() == ["D3", "D4"]
 
 
+def test_a_new_call_never_merges_earlier_groups_it_proposes_the_merge_to_staff() -> None:
+    frame = _frame(
+        [("D1", True, "G1", ""), ("D2", False, "G1", "G2"), ("D3", False, "G1", "G3"), ("D4", False, "", "G3")]
+    )
+    out, events = carry_over(frame, s.DUPLICATE_GROUP, allow_merge=False, propose=True)
+    assert out[s.DUPLICATE_GROUP].tolist() == ["G2", "G2", "G3", "G3"]  # D1 joins one; no earlier id moves
+    assert changed_context(out, [s.DUPLICATE_GROUP]).empty
+    [event] = events
+    assert event["kind"] == "merge_proposal" and (event["old_value"], event["new_value"]) == ("G3", "G2")
+    assert "D1" in event["evidence"] and "不自动合并" in event["evidence"]
+
+
 def test_clusters_are_never_merged_and_earlier_ids_never_move() -> None:
     rows = [("D1", True, "C1", ""), ("D2", False, "C1", "C2"), ("D3", False, "C1", "C2"), ("D4", False, "C1", "C4")]
     out, events = carry_over(_frame(rows), s.DUPLICATE_GROUP, allow_merge=False)

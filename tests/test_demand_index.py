@@ -9,19 +9,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from rensa import RMinHash, RMinHashLSH
+from rensa import RMinHash
 
 from pipelines import migrations as m
 from pipelines import schema as s
 from pipelines.dedup_candidates import band_candidates
-from pipelines.dedup_texts import need_texts, shingle_lists
+from pipelines.dedup_texts import need_texts
 from pipelines.demand_index import band_keys
 from pipelines.flows import consolidate_call
 from pipelines.ingest import ingest_files
 from pipelines.normalize import normalize_demands
 from pipelines.sample import generate_call
 from pipelines.settings import DedupConfig, EmbedConfig, PipelineConfig
-from pipelines.similarity import compact
+from pipelines.similarity import compact, jaccard, shingle_hashes, shingles
 from pipelines.store import Library
 
 
@@ -33,17 +33,32 @@ def _normalised_sample(tmp_path: Path, n: int, seed: int) -> pd.DataFrame:
     return normalize_demands(ingest_files([path], "c", config.ingest).demands, config.normalize)
 
 
-def test_band_keys_propose_exactly_the_pairs_rensa_lsh_proposes(tmp_path: Path) -> None:
+def test_band_keys_propose_the_pairs_whose_digests_share_a_band_and_every_near_copy(tmp_path: Path) -> None:
     config = DedupConfig()
     keys = [compact(t) for t in need_texts(_normalised_sample(tmp_path, 600, 3))]
-    lsh = RMinHashLSH(threshold=config.lsh_threshold, num_perm=config.num_perm, num_bands=config.lsh_bands)
-    hashes = RMinHash.from_token_sets(shingle_lists(keys, config.shingle_size), config.num_perm, config.seed)
-    for i, mh in enumerate(hashes):
-        lsh.insert(i, mh)
-    expected = {(min(i, j), max(i, j)) for i, mh in enumerate(hashes) for j in lsh.query(mh) if i != j}
     found = {(int(a), int(b)) for a, b in band_candidates(band_keys(keys, config))}
-    assert len(expected) > 20  # planted copies give the LSH something to propose
-    assert found == expected
+    # reference: rensa's digests of the same token hashes (another entry point), bands compared as tuples
+    flat, offsets = shingle_hashes(keys, config.shingle_size)
+    rows = [flat[int(offsets[i]) : int(offsets[i + 1])].tolist() for i in range(len(keys))]
+    digests = RMinHash.digest_matrix_from_token_hash_sets(rows, config.num_perm, config.seed).to_rows()
+    width = config.num_perm // config.lsh_bands
+    expected: set[tuple[int, int]] = set()
+    for band in range(config.lsh_bands):
+        buckets: dict[tuple[int, ...], list[int]] = {}
+        for i, digest in enumerate(digests):
+            buckets.setdefault(tuple(digest[band * width : (band + 1) * width]), []).append(i)
+        expected |= {(a, b) for members in buckets.values() for a in members for b in members if a < b}
+    assert len(expected) > 20 and found == expected  # planted copies give LSH something to propose
+    sets = [shingles(k, config.shingle_size) for k in keys]
+    near = {(i, j) for i in range(len(keys)) for j in range(i + 1, len(keys)) if jaccard(sets[i], sets[j]) >= 0.9}
+    assert near and near <= found
+
+
+def test_a_demand_gets_the_same_band_keys_alone_as_in_any_batch() -> None:
+    keys = ["高精度数控机床主轴热误差补偿", "", "ab", "锂电池负极硅碳材料制备与中试"]
+    together = band_keys(keys, DedupConfig())
+    alone = np.vstack([band_keys([k], DedupConfig()) for k in reversed(keys)])[::-1]
+    assert (together == alone).all() and not (together[0] == together[3]).all()
 
 
 def _write(tmp_path: Path, name: str, frame: pd.DataFrame) -> Path:
