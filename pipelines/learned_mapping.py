@@ -117,6 +117,10 @@ class LearnedBlend:
     proba: np.ndarray  # (n, classes)
     weight: float
 
+    def rows(self, start: int, stop: int) -> "LearnedBlend":
+        """The opinion on demands [start, stop) of the batch (a partition of the call's rows)."""
+        return LearnedBlend(self.model, self.proba[start:stop], self.weight)
+
     def blend(self, probs: np.ndarray, labels: Sequence[Label]) -> np.ndarray:
         """A product of experts: zero-shot x learned ** w, renormalised. A linear mixture would flatten every
         confidence (the learned model spreads its probability over many answers after few decisions), so staff

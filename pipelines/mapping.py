@@ -81,6 +81,19 @@ def keyword_hits(keywords: tuple[str, ...], title: str, body: str) -> list[tuple
     return hits
 
 
+@dataclass(frozen=True)
+class Similarities:
+    """Per demand and label (n, labels): the combined semantic score the softmax starts from, the scope similarity
+    shown as evidence, and the index of the nearest scope phrase."""
+
+    combined: np.ndarray
+    semantic: np.ndarray
+    phrase: np.ndarray
+
+    def rows(self, start: int, stop: int) -> "Similarities":
+        return Similarities(self.combined[start:stop], self.semantic[start:stop], self.phrase[start:stop])
+
+
 class IndustryMapper:
     """fit() encodes the taxonomy's scope phrases; predict() adds the mapping columns to a demands frame."""
 
@@ -161,8 +174,19 @@ class IndustryMapper:
         A demand with no body (empty body vector row) is scored on its title alone. `learned`, when given, is
         the opinion of the model trained on chain leads' corrections, blended into the zero-shot probabilities.
         `second_vecs` (title, body) of the second encoder are required when the mapper has one.
+        Same as `describe(demands, similarities(...), learned)`.
         """
-        s.require_columns(demands, [s.NORM_TITLE, s.CORE_TEXT], "IndustryMapper.predict")
+        return self.describe(demands, self.similarities(title_vecs, body_vecs, second_vecs), learned)
+
+    def similarities(
+        self,
+        title_vecs: np.ndarray,
+        body_vecs: np.ndarray,
+        second_vecs: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> Similarities:
+        """The semantic part of `predict`, all rows at once (matrix products: a row's float bits depend on how many
+        rows are multiplied together, so a partitioned run computes this for the whole call and partitions
+        `describe`)."""
         if self.second is not None:
             if second_vecs is None:
                 raise ValueError("IndustryMapper.predict: second_vecs needed with a second encoder")
@@ -178,12 +202,20 @@ class IndustryMapper:
         # outside prototypes have no industry level: their own similarity stands in for it
         ind = np.where(self.label_industry_ < 0, sem, ind)
         arg = np.where(t_sim >= b_sim, t_arg, b_arg)
-        combined = sem + self.config.industry_weight * ind
+        return Similarities(combined=sem + self.config.industry_weight * ind, semantic=sem, phrase=arg)
+
+    def describe(
+        self, demands: pd.DataFrame, sims: Similarities, learned: LearnedOpinion | None = None
+    ) -> pd.DataFrame:
+        """The mapping columns from the rows' similarities, keywords and conflict rules, row by row (rows are
+        independent: a partition of the rows, with the same rows of `sims` and of `learned`, gives the same rows)."""
+        s.require_columns(demands, [s.NORM_TITLE, s.CORE_TEXT], "IndustryMapper.predict")
         titles, cores = demands[s.NORM_TITLE].tolist(), demands[s.CORE_TEXT].tolist()
-        scored = [self._score(t, c, combined[i]) for i, (t, c) in enumerate(zip(titles, cores, strict=True))]
+        scored = [self._score(t, c, sims.combined[i]) for i, (t, c) in enumerate(zip(titles, cores, strict=True))]
         probs = np.stack([p for p, _, _, _ in scored]) if scored else np.zeros((0, len(self.labels_)))
         if learned is not None:
             probs = learned.blend(probs, self.labels_)
+        sem, arg = sims.semantic, sims.phrase
         rows = [
             self._describe(probs[i], sem[i], arg[i], hits, notes, secondary, flags, learned, i)
             for i, ((_, hits, notes, secondary), flags) in enumerate(zip(scored, _flags(demands), strict=True))

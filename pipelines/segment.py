@@ -10,6 +10,7 @@ jieba keeps some module-wide state even for a private Tokenizer (deleting words 
 words are filtered with the stopword list rather than removed from the dictionary.
 """
 
+import functools
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -68,7 +69,20 @@ class Segmenter:
     def fit(self, texts: Iterable[str] | None = None) -> "Segmenter":
         terms = [*read_word_list(self.config.user_dict), *self.extra_terms]
         # the dictionary cannot hold spaces; multi-word terms are matched on their parts
-        words = [term for term in sorted(set(terms)) if " " not in term]
+        words = tuple(term for term in sorted(set(terms)) if " " not in term)
+        stopwords = frozenset(w.lower() for w in read_word_list(self.config.stopwords))
+        return self._build(words, stopwords, frozenset(t.lower() for t in terms))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (sent to a Dask worker) as its fitted word lists, not its tokenizer (which cannot be pickled):
+        the worker builds the same tokenizer once per process, without reading the dictionary files."""
+        if not hasattr(self, "words_"):
+            return (Segmenter, (self.config, self.extra_terms))
+        return (_fitted, (self.config, self.extra_terms, self.words_, self.stopwords_, self.user_terms_))
+
+    def _build(self, words: tuple[str, ...], stopwords: frozenset[str], user_terms: frozenset[str]) -> "Segmenter":
+        """The tokenizer with `words` added (each at a frequency that wins over its parts), and the filters."""
+        self.words_ = words
         self.engine_ = self.config.engine if engine_available(self.config.engine) else "jieba"
         if self.engine_ != self.config.engine:
             logging.getLogger(__name__).warning("rjieba is not installed: segmenting with jieba")
@@ -84,8 +98,8 @@ class Segmenter:
             for word in words:
                 tokenizer.add_word(word, freq=_USER_TERM_FREQ)
             self.tokenizer_ = tokenizer
-        self.stopwords_ = frozenset(w.lower() for w in read_word_list(self.config.stopwords))
-        self.user_terms_ = frozenset(t.lower() for t in terms)
+        self.stopwords_ = stopwords
+        self.user_terms_ = user_terms
         self._kept: dict[str, tuple[str, ...]] = {}
         return self
 
@@ -116,6 +130,18 @@ class Segmenter:
                 continue
             out.append(token)
         return tuple(out)
+
+
+@functools.lru_cache(maxsize=4)
+def _fitted(
+    config: SegmentConfig,
+    extra_terms: tuple[str, ...],
+    words: tuple[str, ...],
+    stopwords: frozenset[str],
+    user_terms: frozenset[str],
+) -> Segmenter:
+    """A Segmenter fitted with these word lists, built once per process (a worker gets one per partition)."""
+    return Segmenter(config, extra_terms)._build(words, stopwords, user_terms)
 
 
 def segment_demands(demands: pd.DataFrame, segmenter: Segmenter) -> pd.DataFrame:

@@ -126,6 +126,21 @@ class ScoringConfig(_Frozen):
     )
 
 
+class RunnerConfig(_Frozen):
+    """Where `consolidate-call` runs its heavy stages (README, "Dask"); the results do not depend on it."""
+
+    dask_address: str = Field(
+        "",
+        description='Dask scheduler address (tcp://host:8786), "local" for a temporary local cluster; empty: '
+        "Prefect's default runner in this process, nothing partitioned",
+    )
+    partition_rows: int = Field(
+        5000, ge=1, description="rows per partition of segmentation, encoding and mapping when running on Dask"
+    )
+    dask_workers: int = Field(2, ge=1, description='worker processes of the local cluster (dask_address "local")')
+    dask_threads_per_worker: int = Field(1, ge=1, description="threads of each local worker process")
+
+
 class PipelineConfig(_Frozen):
     ingest: IngestConfig = IngestConfig()
     normalize: NormalizeConfig = NormalizeConfig()
@@ -135,6 +150,7 @@ class PipelineConfig(_Frozen):
     mapping: MappingConfig = MappingConfig()
     cluster: ClusterConfig = ClusterConfig()
     scoring: ScoringConfig = ScoringConfig()
+    runner: RunnerConfig = RunnerConfig()
 
 
 def load_config(path: Path | None) -> PipelineConfig:
