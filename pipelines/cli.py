@@ -1,6 +1,7 @@
 """The `ningliang` command. Prefect is quieted before it is imported; no traceback ever reaches the user."""
 
 import os
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -8,6 +9,8 @@ from pathlib import Path
 import click
 
 from .errors import NingliangError
+
+RESUME_FOLDER = ".resume"  # in the output folder: the finished stages of an interrupted `ningliang run`
 
 _QUIET_PREFECT = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -20,6 +23,7 @@ _QUIET_PREFECT = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    "DASK_DISTRIBUTED__LOGGING__DISTRIBUTED": "warning",  # `run --dask`: no line per worker started or stopped
 }
 
 
@@ -58,6 +62,18 @@ def main() -> None:
 @click.option(
     "--share", is_flag=True, help="输出用于对外流转：联系人、电话、邮箱、身份证号一律脱敏（需求库仍保留原值）"
 )
+@click.option(
+    "--no-resume",
+    is_flag=True,
+    help="不保留已完成的阶段（默认保留在 <输出目录>/.resume，运行中断后以相同输入重新运行即从中断处继续，成功后删除）",
+)
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="ADDRESS",
+    help="分词、句向量与产业映射按行分区在 Dask 集群上运行：调度器地址（如 tcp://10.0.0.5:8786），或 local（本机临时"
+    "集群）；覆盖配置项 runner.dask_address，结果与不用 Dask 时相同",
+)
 def run(
     inputs: tuple[Path, ...],
     call_id: str,
@@ -66,32 +82,45 @@ def run(
     config_file: Path | None,
     quiet: bool,
     share: bool,
+    no_resume: bool,
+    dask_address: str | None,
 ) -> None:
-    """汇总一个批次的需求文件（.xlsx / .csv / .jsonl，可多个），生成需求清单与审阅报告。"""
+    """汇总一个批次的需求文件（.xlsx / .csv / .jsonl，可多个），生成需求清单与审阅报告。
+
+    运行中断（断电、终止）后，以相同的输入重新运行同一命令，已完成的阶段从 <输出目录>/.resume 载入而不重新计算。"""
     from .paths import DEFAULT_DB_URL, REPORTS_DIR
     from .safe import safe_filename
     from .settings import load_config
 
     out = out_dir or REPORTS_DIR / safe_filename(call_id)
+    resume = None if no_resume else out / RESUME_FOLDER
     try:
         config = load_config(config_file)
-        from .flows import consolidate_call
+        if dask_address is not None:
+            runner = config.runner.model_copy(update={"dask_address": dask_address})
+            config = config.model_copy(update={"runner": runner})
+        from .flows import consolidate_call_on
 
-        summary = consolidate_call(
-            list(inputs), call_id, out, db_url or DEFAULT_DB_URL, config, echo=not quiet, share=share
+        summary = consolidate_call_on(config.runner)(
+            list(inputs), call_id, out, db_url or DEFAULT_DB_URL, config, echo=not quiet, share=share, resume_dir=resume
         )
     except NingliangError as exc:
         _fail(str(exc))
     except Exception as exc:
         _internal_error(exc, out)
+    if resume is not None:  # the run wrote to the library: no stage kept here can be loaded again
+        shutil.rmtree(resume, ignore_errors=True)
     for name in summary.unreadable_files:
         click.echo(f"警告：文件 {name} 无法读取，详见 report.html 与 manifest.json", err=True)
     click.echo(
         f"完成：接收 {summary.accepted} 条，隔离 {summary.quarantined} 条，重复组 {summary.duplicate_groups} 个，"
         f"聚类 {summary.clusters} 个，待复核 {summary.needs_review} 条。"
     )
-    click.echo(f"报告：{summary.outputs['report.html'].resolve()}")
+    click.echo(f"输出目录：{summary.out_dir.resolve()}")
+    click.echo(f"审阅报告：{summary.outputs['report.html'].resolve()}")
     click.echo(f"需求清单：{summary.outputs['draft_list.xlsx'].resolve()}")
+    if summary.needs_review:
+        click.echo(f"待复核 {summary.needs_review} 条：见审阅报告的“待复核”一节（demands.csv 的 needs_review 列）。")
 
 
 @main.command()

@@ -6,11 +6,11 @@ ingest -> normalize -> segment -> embed -> dedup -> map -> cluster -> drafts -> 
 
 import hashlib
 import json
+import logging
 import shutil
-import sys
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from importlib import metadata
@@ -23,25 +23,39 @@ import sqlalchemy as sa
 from prefect import flow, serve, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
 
 from . import __version__
 from . import schema as s
 from .cluster import cluster_demands, nearest_clusters
 from .completeness import flag_incomplete, return_list
-from .continuity import IN_CALL, PRIOR, carry_earlier_ids, changed_context, with_library
+from .continuity import IN_CALL, PRIOR, PRIOR_LABELS, carry_earlier_ids, changed_context, with_library
 from .corrections import apply_human_decisions
 from .decisions import WITHDRAWN, apply_staff_decisions, decorate_drafts
 from .dedup import detect_pairs, group_duplicates
+from .demand_index import IndexEntries, index_entries
 from .drafts import build_clusters, build_drafts, entry_ids
-from .embed import Encoder, demand_vectors, make_encoder, make_second_encoder
+from .embed import (
+    CachedEncoder,
+    Encoder,
+    ReportingEncoder,
+    demand_vectors,
+    make_encoder,
+    make_second_encoder,
+    piece_size,
+    vector_texts,
+)
 from .errors import ConfigError, NingliangError, NoAcceptedRowsError
 from .expert_scores import apply_expert_scores
 from .inbox import last_attempts, list_inbox, plan_calls
 from .ingest import IngestResult, ingest_files
-from .learned_mapping import CorrectionModel, features, model_version, training_set
-from .mapping import MAPPING_COLUMNS, IndustryMapper
+from .learned_mapping import CorrectionModel, LearnedBlend, features, model_version, training_set
+from .library_context import joined, library_context, outside_clusters, unindexed
+from .mapping import MAPPING_COLUMNS, IndustryMapper, Similarities
 from .normalize import normalize_demands
+from .partitions import concat_rows, row_ranges, take_rows
 from .privacy import mask_frame, mask_text
+from .progress import StageDisplay, make_display
 from .recurrence import call_order, link_recurring
 from .report import ReportBundle, write_manifest, write_outputs
 from .resume import CACHED_STAGES, code_revision, library_revision, run_key, stage_key
@@ -50,7 +64,7 @@ from .run_summary import artifact_key, counts_table, summary_markdown
 from .safe import safe_filename
 from .scoring import SCORE_RANK, load_rubric, score_entries
 from .segment import Segmenter, segment_demands
-from .settings import PipelineConfig, load_config
+from .settings import EmbedConfig, PipelineConfig, RunnerConfig, load_config
 from .store import Library
 from .taxonomy import Taxonomy, load_taxonomy
 
@@ -60,6 +74,7 @@ STAGES = (
     "文本规范化",
     "中文分词",
     "句向量",
+    "关联需求库",
     "查重",
     "产业映射",
     "相似聚类",
@@ -109,10 +124,139 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return isinstance(exc, OSError | sa.exc.OperationalError) and not isinstance(exc, TimeoutError)
 
 
+# --- partitioned stages: on a Dask cluster, segmentation, encoding and the mapper's row-by-row scoring run as a task
+# per partition of `runner.partition_rows` rows (pipelines/partitions.py says why these); `rows` 0: one call, here.
+
+
+def partition_rows(runner: RunnerConfig) -> int:
+    """Rows per partition of the partitioned stages: `partition_rows` on Dask, 0 (not partitioned) without."""
+    return runner.partition_rows if runner.dask_address else 0
+
+
+def _by_partition(
+    part_task: Any,
+    n: int,
+    rows: int,
+    args: Callable[[int, int], tuple[Any, ...]],
+    progress: StageDisplay | None = None,
+    unit: str = "条",
+) -> list[Any]:
+    """`part_task(*args(start, stop))` for each partition of n rows, submitted to the flow's task runner; the results
+    in row order. A single partition is a plain call here. `progress` counts the rows of each partition that ends."""
+    ranges = row_ranges(n, rows)
+    if len(ranges) == 1:
+        return [part_task.fn(*args(0, n))]
+    with _outside_task():
+        futures = [part_task.submit(*args(start, stop)) for start, stop in ranges]
+    if progress is not None:
+        progress.expect(n, unit)
+    results = []
+    for future, (start, stop) in zip(futures, ranges, strict=True):
+        results.append(future.result())
+        if progress is not None:
+            progress.advance(stop - start)
+    return results
+
+
+@contextmanager
+def _outside_task() -> Iterator[None]:
+    """Partitions are submitted as the flow's tasks, not the stage task's: Prefect sends a task's context, with its
+    parameters (the whole frame, every vector), to each task it submits."""
+    token = TaskRunContext.__var__.set(None)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        TaskRunContext.__var__.reset(token)
+
+
+def segment_rows(frame: pd.DataFrame, segmenter: Segmenter, rows: int = 0) -> pd.DataFrame:
+    """segment_demands in partitions of `rows` rows."""
+    parts = _by_partition(segment_part_task, len(frame), rows, lambda a, b: (take_rows(frame, a, b), segmenter))
+    return concat_rows(parts)
+
+
+def embed_rows(
+    frame: pd.DataFrame, encoder: Encoder, config: EmbedConfig, progress: StageDisplay | None = None, rows: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """demand_vectors. With `rows` and the vector cache, the texts the cache lacks are first encoded on the task
+    runner in pieces of about `rows` texts and stored here, titles then bodies as demand_vectors asks for them; it
+    then reads them all from the cache. Pieces are whole encoder batches, so the vectors are those of one call
+    (`embed.piece_size`); an encoder without such pieces (sentence-transformers, e5) encodes here."""
+    counted = False  # progress counted the pieces: not the cache reads after them
+    if rows and isinstance(encoder, CachedEncoder) and (size := piece_size(encoder.inner, rows)):
+        for texts in vector_texts(frame, config):
+            counted = _encode_missing(encoder, texts, size, progress) or counted
+    return demand_vectors(frame, encoder, config, None if counted else progress)
+
+
+def _encode_missing(encoder: CachedEncoder, texts: list[str], size: int, progress: StageDisplay | None) -> bool:
+    """Encode the texts the cache lacks on the task runner, in pieces of `size`, and store them here; False when
+    they fit in one piece (left to the cache's own call)."""
+    todo = encoder.missing(texts)
+    if len(todo) <= size:
+        return False
+    pieces = _by_partition(encode_part_task, len(todo), size, lambda a, b: (encoder.inner, todo[a:b]), progress, "文本")
+    encoder.store(todo, np.concatenate(pieces))
+    return True
+
+
+def encode_texts(encoder: Encoder, texts: list[str]) -> np.ndarray:
+    """`texts` encoded (a piece of a longer list, on a worker)."""
+    return encoder.encode(texts)
+
+
+def map_rows(
+    demands: pd.DataFrame, mapper: IndustryMapper, sims: Similarities, opinion: LearnedBlend | None
+) -> pd.DataFrame:
+    """The mapper's row-by-row scoring of some of the call's rows, given the same rows' similarities and opinion."""
+    return mapper.describe(demands, sims, opinion)
+
+
+def consolidate_call_on(runner: RunnerConfig) -> Callable[..., RunSummary]:
+    """The `consolidate-call` flow on the task runner `runner` names: Prefect's default (no address), a temporary
+    local Dask cluster (`local`: `dask_workers` processes, stopped after the run) or the Dask scheduler at the
+    address (its workers need this package installed, same version, and must reach the Prefect API)."""
+    if not runner.dask_address:
+        return consolidate_call
+    from prefect_dask import DaskTaskRunner
+
+    task_runner: Any  # prefect_dask's runner is generic over its own future type
+    if runner.dask_address == "local":
+        workers = {"n_workers": runner.dask_workers, "threads_per_worker": runner.dask_threads_per_worker}
+        quiet = {"dashboard_address": None, "silence_logs": logging.ERROR}  # workers stopping are killed after 4 s
+        task_runner = DaskTaskRunner(cluster_kwargs={**workers, "processes": True, **quiet})
+    else:
+        task_runner = DaskTaskRunner(address=runner.dask_address)
+    on_dask = consolidate_call.with_options(task_runner=task_runner)
+
+    def run(*args: Any, **kwargs: Any) -> RunSummary:
+        with _api_for_workers():
+            return on_dask(*args, **kwargs)
+
+    return run
+
+
+def _api_for_workers() -> Any:
+    """The Prefect API the workers report their task runs to: the configured one (PREFECT_API_URL), else this
+    process's temporary server, made the configured one for the run (a worker would start one of its own, ~20 s,
+    with its own database); a remote worker cannot reach that one: set PREFECT_API_URL to a server it can reach."""
+    from contextlib import nullcontext
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        return nullcontext()
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the one Prefect starts for this process when no API is configured
+    server.start()
+    return temporary_settings(updates={PREFECT_API_URL: server.api_url})
+
+
 ingest_task = _task(ingest_files, "ingest", retries=2, timeout=3600)  # files on a network share
 normalize_task = _task(normalize_demands, "normalize")
-segment_task = _task(segment_demands, "segment")
-embed_task = _task(demand_vectors, "embed")
+segment_task = _task(segment_rows, "segment")
+embed_task = _task(embed_rows, "embed")
 pairs_task = _task(detect_pairs, "duplicate-pairs")
 group_task = _task(group_duplicates, "duplicate-groups")
 cluster_task = _task(cluster_demands, "cluster")
@@ -147,17 +291,25 @@ def map_call_rows(
     config: PipelineConfig,
     vectors: Any,
     learned: tuple[CorrectionModel | None, np.ndarray] = (None, np.zeros((0, 0))),
+    rows: int = 0,
 ) -> Any:
     """Map the call's rows (zero-shot, blended with the learned model when there is one); the library's earlier
-    demands keep the mapping they have."""
+    demands keep the mapping they have. The similarities and the learned opinion are computed here for all rows;
+    the second encoder's vectors and the row-by-row scoring run in partitions of `rows` rows (0: here, whole)."""
     title_vecs, body_vecs, _ = vectors
     mask = frame[IN_CALL].to_numpy()
+    call = frame[mask]
     model, X = learned
     opinion = model.opinion(X[mask], config.mapping) if model is not None else None
     second = make_second_encoder(config.mapping.second_encoder, config.embed.cache_dir)
-    second_vecs = demand_vectors(frame[mask], second, config.embed)[:2] if second is not None else None
+    second_vecs = embed_rows(call, second, config.embed, None, rows)[:2] if second is not None else None
     mapper = IndustryMapper(taxonomy, encoder, config.mapping, second).fit()
-    mapped = mapper.predict(frame[mask], title_vecs[mask], body_vecs[mask], opinion, second_vecs)
+    sims = mapper.similarities(title_vecs[mask], body_vecs[mask], second_vecs)
+
+    def part(a: int, b: int) -> tuple[Any, ...]:
+        return take_rows(call, a, b), mapper, sims.rows(a, b), take_rows(opinion, a, b)
+
+    mapped = concat_rows(_by_partition(map_part_task, len(call), rows, part))
     out = frame.copy()
     for column in MAPPING_COLUMNS:
         out[column] = out[column].astype(object) if column in out else None
@@ -220,11 +372,14 @@ def save_to_library(
     quarantine: pd.DataFrame,
     merges: list[dict[str, str]],
     drafts: pd.DataFrame,
+    index: IndexEntries,
 ) -> dict[str, int]:
-    """Save the call's demands, the earlier demands whose group or cluster changed, the merge events and the entry
-    scores (an event per demand whose entry's score changed), in one transaction (a crash leaves all or none)."""
+    """Save the call's demands, the earlier demands whose group or cluster changed, the merge events, the entry
+    scores (an event per demand whose entry's score changed) and the index entries of the demands computed afresh,
+    in one transaction (a crash leaves all or none)."""
     moved = changed_context(frame, list(PRIOR))
-    return library.save_run(run_id, frame[frame[IN_CALL]], moved, quarantine, merges, member_scores(drafts, frame))
+    scores = member_scores(drafts, frame)
+    return library.save_run(run_id, frame[frame[IN_CALL]], moved, quarantine, merges, scores, index)
 
 
 def member_scores(drafts: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
@@ -238,33 +393,57 @@ def member_scores(drafts: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 learn_task = _task(learn_from_decisions, "learn-from-decisions")
+segment_part_task = _task(segment_demands, "segment-partition")
+encode_part_task = _task(encode_texts, "encode-partition")
+map_part_task = _task(map_rows, "map-partition")
 map_task = _task(map_call_rows, "map")
 score_task = _task(score_drafts, "score")
 continuity_task = _task(keep_earlier_ids, "continuity")
+context_task = _task(library_context, "library-context")
 library_task = _task(save_to_library, "library", retries=2, timeout=3600)  # one transaction: a retry is safe
 
 
 class _Stages:
-    """Prints one line per stage to stderr and records its duration for the manifest."""
+    """Runs the stages: shows each on stderr with its throughput and progress (pipelines/progress.py; `progress` is
+    what a stage's code reports to), records its duration for the manifest, and keeps the resumable ones in
+    `resume` (loaded, not recomputed, when a finished result is there); `crashpoint("after-<stage>")` after each."""
 
     def __init__(self, echo: bool) -> None:
-        self.echo = echo
+        self.progress: StageDisplay = make_display(echo)
         self.seconds: dict[str, float] = {}
         self.resume: Path | None = None  # where finished stages are kept under `key` (see pipelines/resume.py)
         self.key = ""
 
     def run(self, name: str, fn: Callable[..., T], *args: Any) -> T:
-        number = STAGES.index(name) + 1
-        if self.resume is not None and name in CACHED_STAGES:
-            fn = _resumable(fn, self.resume, stage_key(self.key, name))
+        key = stage_key(self.key, name) if self.resume is not None and name in CACHED_STAGES else None
+        self.progress.start(STAGES.index(name) + 1, len(STAGES), name)
         start = time.perf_counter()
-        if self.echo:
-            print(f"[{number:>2}/{len(STAGES)}] {name} …", end="", file=sys.stderr, flush=True)
-        result = fn(*args)
+        try:
+            if self.resume is None or key is None:
+                result, loaded = fn(*args), False
+            else:  # a result an interruption cut short does not load (Prefect checks it): the stage is computed
+                state = _resumable(fn, self.resume, key)(*args, return_state=True)
+                result, loaded = state.result(), state.name == "Cached"
+        except BaseException:
+            self.progress.abort()
+            raise
         self.seconds[name] = round(time.perf_counter() - start, 3)
-        if self.echo:
-            print(f" 完成（{self.seconds[name]:.1f} 秒）", file=sys.stderr, flush=True)
+        self.progress.finish(self.seconds[name], _stage_rows(args, result), loaded)
+        crashpoint(f"after-{name}")
         return result
+
+
+def _stage_rows(args: tuple[Any, ...], result: Any) -> int | None:
+    """The rows a stage worked on, for its throughput: the rows read (ingest), else its first frame's rows or the
+    report bundle's demands; None when it has none of these."""
+    if isinstance(result, IngestResult):
+        return int(result.files["rows_read"].sum())
+    for arg in args:
+        if isinstance(arg, pd.DataFrame):
+            return len(arg)
+        if isinstance(arg, ReportBundle):
+            return len(arg.demands)
+    return None
 
 
 @flow(name="consolidate-call", validate_parameters=False, log_prints=False)
@@ -296,7 +475,9 @@ def consolidate_call(
     try:
         held.enter_context(library.exclusive_run(f"批次 {call_id}"))  # one run at a time, released if we die
         library.close_interrupted_runs()
-        frame = with_library(ingested.demands, library.demands())
+        stored = library.demands()
+        index = library.index_entries(encoder.name, config.dedup.lsh_bands)
+        frame = with_library(ingested.demands, stored, unindexed(stored, index))  # the rows computed afresh
         if resume_dir is not None:
             st.key = run_key(
                 call_id, ingested.files, config_hash(config), (taxonomy.version, taxonomy.source_hash),
@@ -305,17 +486,26 @@ def consolidate_call(
             st.resume = resume_dir / st.key
         frame = st.run("文本规范化", normalize_task, frame, config.normalize)
         segmenter = Segmenter(config.segment, taxonomy.terms()).fit()
-        frame = st.run("中文分词", segment_task, frame, segmenter)
-        vectors = st.run("句向量", embed_task, frame, encoder, config.embed)
-        pairs = st.run("查重", pairs_task, frame, config.dedup, vectors[2], encoder)
+        rows = partition_rows(config.runner)  # 0 without Dask: each stage one call in this process
+        frame = st.run("中文分词", segment_task, frame, segmenter, rows)
+        vectors = st.run("句向量", embed_task, frame, encoder, config.embed, st.progress, rows)
+        query = index_entries(frame, vectors[2], encoder.name, config.dedup)
+        decided = library.human_mappings()[s.DEMAND_ID].tolist()
+        context = st.run("关联需求库", context_task, stored, index, query, decided, segmenter, encoder, config)
+        asked = np.arange(len(frame) + len(context.frame)) < len(frame)
+        frame, vectors, bands = joined(frame, vectors, query.bands, context)
+        sentences = ReportingEncoder(encoder, st.progress, "句")  # the sentence vectors of re-post candidates
+        pairs = st.run("查重", pairs_task, frame, config.dedup, vectors[2], sentences, asked, bands)
         frame = group_task(frame, pairs, config.dedup, vectors[2])
         learned = learn_task(frame, vectors, library.human_mappings(), library, encoder.name, config)
-        frame = st.run("产业映射", map_task, frame, taxonomy, encoder, config, vectors, learned)
+        frame = st.run("产业映射", map_task, frame, taxonomy, encoder, config, vectors, learned, rows)
         frame = st.run("相似聚类", cluster_task, frame, vectors[2], config.cluster)
         frame, merges = continuity_task(frame, config)
-        frame = nearest_clusters(frame, vectors[2])
+        reference = outside_clusters(stored, index, frame[s.DEMAND_ID])
+        frame = nearest_clusters(frame, vectors[2], frame[IN_CALL].to_numpy(), reference)
         frame = link_recurring(frame, frame[IN_CALL].to_numpy(), call_order(library.runs(), call_id))
-        demands = frame[frame[IN_CALL]].drop(columns=[IN_CALL, *PRIOR.values()]).reset_index(drop=True)
+        demands = frame[frame[IN_CALL]].drop(columns=[IN_CALL, *PRIOR.values(), *PRIOR_LABELS.values()])
+        demands = demands.reset_index(drop=True)
         demands = apply_human_decisions(demands, library.human_mappings(), taxonomy)  # human decisions win
         staff = library.staff_decisions()
         demands = apply_staff_decisions(demands, staff)  # splits, merges and withdrawals hold
@@ -329,13 +519,17 @@ def consolidate_call(
         clusters = clusters_task(demands)
         run_id = library.start_run(call_id, config_hash(config), taxonomy.version, encoder.name)
         try:
-            saved = st.run("写入需求库", library_task, library, run_id, frame, ingested.quarantine, merges, drafts)
+            saved = st.run(
+                "写入需求库", library_task, library, run_id, frame, ingested.quarantine, merges, drafts, query
+            )
             crashpoint("after-save")
             manifest = build_manifest(
                 call_id, run_id, started, config, taxonomy, encoder, ingested, demands, st.seconds
             )
             manifest["mapper"] = mapper_name(learned[0], config)
             manifest["counts"].update({"library_" + k: v for k, v in saved.items()})
+            manifest["counts"]["library_context"] = len(context.frame)  # earlier demands the run read
+            manifest["counts"]["library_reindexed"] = int(asked.sum()) - len(demands)  # earlier, computed afresh
             call_pairs = pairs[
                 pairs["demand_a"].isin(demands[s.DEMAND_ID]) | pairs["demand_b"].isin(demands[s.DEMAND_ID])
             ]
@@ -382,7 +576,8 @@ def _require_accepted_rows(ingested: IngestResult) -> None:
 
 
 def config_hash(config: PipelineConfig) -> str:
-    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
+    """The settings that shape the result (`runner` does not: where the stages run changes no output)."""
+    return hashlib.sha256(config.model_dump_json(exclude={"runner"}).encode()).hexdigest()[:16]
 
 
 def build_manifest(
@@ -461,7 +656,7 @@ def remap_library(db_url: str, config: PipelineConfig, call_id: str | None = Non
         frame = st.run("文本规范化", normalize_task, frame, config.normalize)
         segmenter = Segmenter(config.segment, taxonomy.terms()).fit()
         frame = st.run("中文分词", segment_task, frame, segmenter)
-        vectors = st.run("句向量", embed_task, frame, encoder, config.embed)
+        vectors = st.run("句向量", embed_task, frame, encoder, config.embed, st.progress)
         decisions = library.human_mappings()
         learned = learn_task(frame, vectors, decisions, library, encoder.name, config)
         frame = st.run("产业映射", map_task, frame, taxonomy, encoder, config, vectors, learned)
@@ -541,7 +736,8 @@ def consolidate_inbox(
         files = [Path(inbox) / plan.folder / name for name in plan.files]
         try:
             resume = Path(out_root or REPORTS_DIR) / ".resume"
-            summary = consolidate_call(files, plan.call_id, out, db, config, echo=False, resume_dir=resume)
+            run = consolidate_call_on(config.runner)
+            summary = run(files, plan.call_id, out, db, config, echo=False, resume_dir=resume)
         except NingliangError as exc:
             print(f"批次 {plan.call_id} 未完成：{exc}")
             failed.append(plan.call_id)
