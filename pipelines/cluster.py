@@ -9,6 +9,7 @@ linkage of the clusters. Deterministic and independent of row order; the number 
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 
 from . import schema as s
@@ -111,8 +112,8 @@ def nearest_clusters(
     if clustered.any() and wanted.any():
         ids = every.loc[clustered, s.CLUSTER_ID].to_numpy()
         names, inverse = np.unique(ids, return_inverse=True)
-        sums = np.zeros((len(names), every_vectors.shape[1]))
-        np.add.at(sums, inverse, every_vectors[clustered])
+        members = sparse.csr_matrix((np.ones(len(inverse)), (inverse, np.arange(len(inverse)))))
+        sums = np.asarray(members @ every_vectors[clustered].astype(np.float64))
         centroids = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
         chains = every.loc[clustered].groupby(s.CLUSTER_ID)[s.CHAIN_ID].first().reindex(names).to_numpy()
         positions = np.flatnonzero(wanted)

@@ -84,16 +84,19 @@ def return_list(demands: pd.DataFrame, rule: CompletenessRule = DEFAULT_RULE) ->
     todo = flagged[flagged[INCOMPLETE].astype(bool)]
     code, name = _text(todo, s.CREDIT_CODE).str.strip().str.upper(), _text(todo, s.ENTERPRISE).str.strip()
     key = ("code:" + code).where(code != "", "name:" + name)
+    read = [*RETURN_LIST_COLUMNS[:4], s.EXTERNAL_ID, s.SOURCE_FILE, s.SOURCE_ROW, s.DEMAND_ID, s.TITLE]
+    narrow = todo[[c for c in dict.fromkeys(read) if c in todo] + [INCOMPLETE_REASON]].assign(_key=key)
+    narrow = narrow.sort_values([c for c in (s.SOURCE_FILE, s.SOURCE_ROW, s.DEMAND_ID) if c in narrow])
     rows = []
-    for _, members in todo.assign(_key=key).groupby("_key", sort=False):
-        members = members.sort_values([c for c in (s.SOURCE_FILE, s.SOURCE_ROW, s.DEMAND_ID) if c in members])
+    for _, members in narrow.groupby("_key", sort=False):  # members keep the file / row order
         first = {c: next((v for v in _text(members, c) if v.strip()), "") for c in RETURN_LIST_COLUMNS[:4]}
+        records = [pd.Series(r) for r in members.to_dict("records")]
         rows.append(
             {
                 **first,
                 DEMAND_COUNT: len(members),
-                DEMANDS: "；".join(_demand_ref(r) for _, r in members.iterrows()),
-                MISSING: "；".join(f"《{r[s.TITLE]}》：{r[INCOMPLETE_REASON]}" for _, r in members.iterrows()),
+                DEMANDS: "；".join(_demand_ref(r) for r in records),
+                MISSING: "；".join(f"《{r[s.TITLE]}》：{r[INCOMPLETE_REASON]}" for r in records),
             }
         )
     out = pd.DataFrame(rows, columns=RETURN_LIST_COLUMNS)

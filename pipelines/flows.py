@@ -271,10 +271,10 @@ def learn_from_decisions(
     """The model learned from the library's human decisions (fitted and stored when they changed, else the stored
     one) and the features of every frame row; no model below `learned_min_decisions`."""
     title_vecs, body_vecs, _ = vectors
-    X = features(title_vecs, body_vecs, frame[s.TOKENS].tolist())
     rows, keys = training_set(frame, decisions, config.mapping)
     if not rows:
-        return None, X
+        return None, np.zeros((0, 0))
+    X = features(title_vecs, body_vecs, frame[s.TOKENS].tolist())
     ids = frame[s.DEMAND_ID].iloc[rows].tolist()
     version = model_version(ids, keys, encoder, config.mapping)
     model = library.mapper_model(version)

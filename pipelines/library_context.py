@@ -52,8 +52,8 @@ def library_context(
     config: PipelineConfig,
 ) -> Context:
     """The context of the query demands (see the module doc); `decided`: ids with human mapping decisions."""
-    library = index.subset(~np.isin(index.ids, query.ids))
-    related, found = related_in_library(query, library, config.dedup, 2 * config.dedup.neighbours, _NEAR)
+    library = index.subset(~pd.Index(index.ids).isin(query.ids))  # hashed: np.isin sorts object arrays
+    related, found = related_in_library(query, library, config.dedup, config.dedup.neighbours, _NEAR)
     ids = with_members(np.union1d(related, np.array(decided, dtype=object)), stored, (s.DUPLICATE_GROUP,))
     ids = np.array(sorted(set(ids) - set(query.ids)), dtype=object)
     rows = with_library(pd.DataFrame(columns=[s.DEMAND_ID]), stored, ids)
@@ -72,7 +72,7 @@ def outside_clusters(stored: pd.DataFrame, index: IndexEntries, loaded: pd.Serie
     reference for nearest clusters)."""
     if not len(stored) or not len(index):
         return pd.DataFrame(columns=[s.DEMAND_ID, s.INDUSTRY_ID, s.CHAIN_ID, s.CLUSTER_ID]), index.vectors
-    keep = ~np.isin(index.ids, loaded.to_numpy())
+    keep = ~pd.Index(index.ids).isin(loaded)
     rows = stored.set_index(s.DEMAND_ID).reindex(index.ids[keep])
     frame = rows[[s.INDUSTRY_ID, s.CHAIN_ID, s.CLUSTER_ID]].fillna("").astype(str).reset_index(names=s.DEMAND_ID)
     return frame, index.vectors[keep]

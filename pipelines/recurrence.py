@@ -29,7 +29,8 @@ def link_recurring(frame: pd.DataFrame, in_call: np.ndarray, order: Mapping[str,
     SOURCE_ROW, ENTERPRISE; `in_call` marks the call's rows. Context rows get empty values."""
     s.require_columns(frame, [s.DEMAND_ID, s.CALL_ID, s.DUPLICATE_GROUP, s.SOURCE_FILE, s.SOURCE_ROW], "recurrence")
     rank = frame[s.CALL_ID].map(lambda c: order.get(str(c), len(order))).to_numpy()
-    keyed = frame.assign(
+    narrow = frame[[s.DEMAND_ID, s.CALL_ID, s.DUPLICATE_GROUP]]
+    keyed = narrow.assign(
         _rank=rank,
         _file=frame[s.SOURCE_FILE].fillna("").astype(str),
         _row=pd.to_numeric(frame[s.SOURCE_ROW], errors="coerce").fillna(0),
@@ -38,7 +39,11 @@ def link_recurring(frame: pd.DataFrame, in_call: np.ndarray, order: Mapping[str,
     linked = pd.Series("", index=frame.index, dtype=object)
     first_call = pd.Series("", index=frame.index, dtype=object)
     history = pd.Series("", index=frame.index, dtype=object)
-    groups = keyed[keyed[s.DUPLICATE_GROUP].fillna("") != ""].groupby(s.DUPLICATE_GROUP, sort=False)
+    group = keyed[s.DUPLICATE_GROUP].fillna("").astype(str)
+    first_rank = keyed["_rank"].groupby(group).transform("min")
+    calling = in_call[frame.index.get_indexer(keyed.index)] & (keyed["_rank"] > first_rank).to_numpy()
+    recurring = set(group[calling]) - {""}  # only groups where a call demand has an earlier member
+    groups = keyed[group.isin(recurring)].groupby(s.DUPLICATE_GROUP, sort=False)
     for _, members in groups:
         for idx in members.index[in_call[frame.index.get_indexer(members.index)]]:
             mine = rank[frame.index.get_loc(idx)]

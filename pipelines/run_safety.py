@@ -98,7 +98,7 @@ class RunSafetyMixin:
     ) -> dict[str, int]:
         """`save_call` of the call's demands and of the earlier demands whose ids moved, the merge events, the
         entry scores and the demands' search-index entries, in ONE transaction. Returns save_call's counts plus
-        earlier_demands_regrouped, group_merges, score_events and indexed."""
+        earlier_demands_regrouped, group_events (merge proposals), score_events and indexed."""
         stamp = m.now_utc()
         with self._ready().begin() as conn:
             if conn.execute(sa.select(m.RUNS.c.run_id).where(m.RUNS.c.run_id == run_id)).first() is None:
@@ -113,7 +113,7 @@ class RunSafetyMixin:
             scored = _save_scores(conn, run_id, stamp, scores) if scores is not None else 0
             indexed = save_index(conn, index) if index is not None else 0
             crashpoint("before-commit")
-        counts |= {"earlier_demands_regrouped": len(moved), "group_merges": len(events), "score_events": scored}
+        counts |= {"earlier_demands_regrouped": len(moved), "group_events": len(events), "score_events": scored}
         return counts | {"indexed": indexed}
 
 
