@@ -156,5 +156,7 @@ def _sentence_alignments(t: DemandTexts, a: np.ndarray, b: np.ndarray, encoder: 
         return np.zeros(len(a))
     vectors = encoder.encode(texts)
     row = {x: k for k, x in enumerate(texts)}
-    own = {i: vectors[[row[x] for x in t.sentences(i)[0]]] for i in demands}
-    return np.array([alignment(own[i] @ own[j].T) for i, j in zip(a.tolist(), b.tolist(), strict=True)])
+    own = {i: [row[x] for x in t.sentences(i)[0]] for i in demands}  # row numbers: no second copy of the vectors
+    return np.array(
+        [alignment(vectors[own[i]] @ vectors[own[j]].T) for i, j in zip(a.tolist(), b.tolist(), strict=True)]
+    )

@@ -174,6 +174,9 @@ def _model_fingerprint(model: str) -> str:
     return ";".join(f"{p.relative_to(path)}:{p.stat().st_size}" for p in files)
 
 
+_STORE_EVERY = 8_192  # texts encoded and stored at a time by CachedEncoder
+
+
 class CachedEncoder:
     """Wraps an Encoder with a SQLite cache of vectors keyed by sha256(text), one file per encoder name."""
 
@@ -194,11 +197,15 @@ class CachedEncoder:
             missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
             if progress is not None:
                 progress.advance(len(keys) - len(missing))
-            if missing:
-                fresh = encode_reporting(self.inner, [t for _, t in missing], progress)
-                rows = [(k, fresh.shape[1], v.tobytes()) for (k, _), v in zip(missing, fresh, strict=True)]
+            # in pieces of whole batches (same vectors as one call) stored as they come: encoding 10^5 texts at
+            # once held every vector three times over (batches, stacked, normalised) plus the rows to insert
+            size = piece_size(self.inner, _STORE_EVERY) or max(len(missing), 1)
+            for start in range(0, len(missing), size):
+                piece = missing[start : start + size]
+                fresh = encode_reporting(self.inner, [t for _, t in piece], progress)
+                rows = [(k, fresh.shape[1], v.tobytes()) for (k, _), v in zip(piece, fresh, strict=True)]
                 con.executemany("INSERT OR REPLACE INTO vec VALUES (?, ?, ?)", rows)
-                found.update({k: v for (k, _), v in zip(missing, fresh, strict=True)})
+                found.update({k: v for (k, _), v in zip(piece, fresh, strict=True)})
         if not keys:
             return np.zeros((0, 0), dtype=np.float32)
         return np.vstack([found[k] for k in keys]).astype(np.float32)

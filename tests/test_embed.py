@@ -59,3 +59,19 @@ def test_demand_vectors_title_body_and_full(fake_encoder: HashEncoder) -> None:
     assert np.linalg.norm(body[1]) == 0.0  # no body: zero row
     assert np.allclose(full[1], title[1], atol=1e-6)
     assert np.allclose(np.linalg.norm(full, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_cache_encodes_many_texts_in_stored_pieces_with_the_vectors_of_one_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipelines.embed as embed
+
+    texts = [f"关于锂电池与数控机床的技术需求第{i}项，指标{i * 7}" for i in range(300)]
+    whole = CachedEncoder(USEEncoder(), tmp_path / "whole").encode(texts)
+    monkeypatch.setattr(embed, "_STORE_EVERY", 100)  # pieces of two 64-text batches, each stored as it comes
+    stored: list[int] = []
+    cached = CachedEncoder(USEEncoder(), tmp_path / "pieces")
+    inner_encode = cached.inner.encode
+    monkeypatch.setattr(cached.inner, "encode", lambda t, progress=None: stored.append(len(t)) or inner_encode(t))
+    assert np.array_equal(cached.encode(texts), whole)
+    assert stored == [128, 128, 44]
