@@ -22,8 +22,9 @@ from . import schema as s
 from .dedup_candidates import candidate_pairs
 from .dedup_features import FEATURE_COLUMNS, PairFeatures, measure_pairs
 from .dedup_groups import group_duplicates
-from .dedup_texts import DemandTexts, demand_texts, need_texts
+from .dedup_texts import DemandTexts, demand_texts
 from .embed import Encoder
+from .need_text import need_texts
 from .settings import DedupConfig
 
 __all__ = ["FEATURE_COLUMNS", "PAIR_COLUMNS", "detect_pairs", "find_duplicates", "group_duplicates", "need_texts",

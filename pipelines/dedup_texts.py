@@ -13,32 +13,11 @@ import pandas as pd
 from scipy import sparse
 
 from . import schema as s
-from .normalize import strip_boilerplate
+from .need_text import need_texts
 from .settings import DedupConfig
 from .similarity import TermStats, aliases, compact, list_matrix, missing_keys, ngram_matrix, sentences_and_keys
 
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
-_LATER_SECTION = "|".join(("需求内容", "需求描述", "技术需求", "技术难点", "预期目标", "预期指标", "主要技术指标",
-                           "技术指标", "合作方式", "需求背景", "需求概述"))  # fmt: skip
-_BASIS_SECTION_RE = re.compile(
-    rf"(?:现有工作基础|现有基础|工作基础)\s*[:：].*?(?=\n\s*(?:{_LATER_SECTION})\s*[:：]|\Z)", re.DOTALL
-)
-
-
-def need_texts(demands: pd.DataFrame) -> list[str]:
-    """What a demand asks for: title + body without the 现有工作基础 section, labels and self-descriptions.
-
-    Read from NORM_TEXT when present, the 现有工作基础 section ending at the next section label, so a need section
-    written after it is kept (CORE_TEXT drops everything after that label); otherwise CORE_TEXT.
-    """
-    if s.NORM_TEXT not in demands:
-        return demands[s.CORE_TEXT].astype(str).tolist()
-    out = []
-    for title, text, core in zip(demands[s.NORM_TITLE].fillna("").tolist(), demands[s.NORM_TEXT].fillna("").tolist(),
-                                 demands[s.CORE_TEXT].astype(str).tolist(), strict=True):  # fmt: skip
-        body = strip_boilerplate(_BASIS_SECTION_RE.sub("", str(text)))
-        out.append(f"{title}\n{body}".strip() if body else core)
-    return out
 
 
 @dataclass

@@ -21,7 +21,7 @@ import pandas as pd
 from rensa import RMinHash
 
 from . import schema as s
-from .dedup_texts import need_texts
+from .need_text import need_texts
 from .settings import DedupConfig
 from .similarity import compact, shingle_hashes
 

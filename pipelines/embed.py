@@ -12,16 +12,17 @@ so splitting a call would change the batches). Reporting never changes the vecto
 import functools
 import hashlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
-from . import schema as s
 from .errors import ConfigError
+from .need_text import body_sentences, need_bodies
 from .progress import Progress
 from .settings import EmbedConfig
 
@@ -174,7 +175,11 @@ def _model_fingerprint(model: str) -> str:
     return ";".join(f"{p.relative_to(path)}:{p.stat().st_size}" for p in files)
 
 
-_STORE_EVERY = 8_192  # texts encoded and stored at a time by CachedEncoder
+_STORE_EVERY = 8_192  # texts encoded and stored (or read) at a time by CachedEncoder
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class CachedEncoder:
@@ -187,32 +192,53 @@ class CachedEncoder:
         self.path = cache_dir / f"{safe}.sqlite"
 
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        """Cached vectors, the others from `inner`; reports the hits (and repeated texts) at once, then the texts
-        `inner` encodes as it reports them."""
-        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        """Cached vectors, the others from `inner`; reports the hits (and repeated texts) as they are read, then the
+        texts `inner` encodes as it reports them."""
+        keys = [_text_key(t) for t in texts]
+        distinct = dict(zip(keys, texts, strict=True))
+        if progress is not None:
+            progress.advance(len(keys) - len(distinct))
+        out: np.ndarray | None = None
+        for rows, vectors in self.pieces(list(distinct.values()), progress):
+            if out is None:
+                out = np.empty((len(distinct), vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
+        if out is None:
+            return np.zeros((0, 0), dtype=np.float32)
+        if len(distinct) == len(keys):
+            return out
+        row = {k: i for i, k in enumerate(distinct)}
+        return out[[row[k] for k in keys]]
+
+    def pieces(self, texts: Sequence[str], progress: Progress | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(positions in `texts`, their vectors) until every one of the distinct `texts` has come once: first the
+        cached ones, then those `inner` encodes, in key order and in pieces of whole batches (the vectors of one
+        call), each stored as it comes; one piece is held at a time."""
+        keys = [_text_key(t) for t in texts]
+        by_key = sorted(range(len(keys)), key=keys.__getitem__)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with sqlite3.connect(self.path) as con:
             con.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, dim INTEGER, data BLOB)")
-            found = self._lookup(con, sorted(set(keys)))
-            missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
-            if progress is not None:
-                progress.advance(len(keys) - len(missing))
-            # in pieces of whole batches (same vectors as one call) stored as they come: encoding 10^5 texts at
-            # once held every vector three times over (batches, stacked, normalised) plus the rows to insert
+            missing = []
+            for start in range(0, len(by_key), _STORE_EVERY):
+                chunk = by_key[start : start + _STORE_EVERY]
+                found = self._lookup(con, [keys[i] for i in chunk])
+                missing += [i for i in chunk if keys[i] not in found]
+                if hits := [i for i in chunk if keys[i] in found]:
+                    if progress is not None:
+                        progress.advance(len(hits))
+                    yield np.array(hits), np.vstack([found[keys[i]] for i in hits])
             size = piece_size(self.inner, _STORE_EVERY) or max(len(missing), 1)
             for start in range(0, len(missing), size):
                 piece = missing[start : start + size]
-                fresh = encode_reporting(self.inner, [t for _, t in piece], progress)
-                rows = [(k, fresh.shape[1], v.tobytes()) for (k, _), v in zip(piece, fresh, strict=True)]
+                fresh = encode_reporting(self.inner, [texts[i] for i in piece], progress)
+                rows = [(keys[i], fresh.shape[1], v.tobytes()) for i, v in zip(piece, fresh, strict=True)]
                 con.executemany("INSERT OR REPLACE INTO vec VALUES (?, ?, ?)", rows)
-                found.update({k: v for (k, _), v in zip(piece, fresh, strict=True)})
-        if not keys:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.vstack([found[k] for k in keys]).astype(np.float32)
+                yield np.array(piece), fresh
 
     def missing(self, texts: Sequence[str]) -> list[str]:
         """The distinct texts the cache lacks, in the order `encode` gives them to `inner` (by key)."""
-        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        keys = [_text_key(t) for t in texts]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with sqlite3.connect(self.path) as con:
             con.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, dim INTEGER, data BLOB)")
@@ -221,7 +247,7 @@ class CachedEncoder:
 
     def store(self, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Keep `inner`'s vectors of `texts`, encoded elsewhere (on a Dask worker)."""
-        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        keys = [_text_key(t) for t in texts]
         vectors = np.asarray(vectors, dtype=np.float32)
         rows = [(k, vectors.shape[1], v.tobytes()) for k, v in zip(keys, vectors, strict=True)]
         with sqlite3.connect(self.path) as con:
@@ -259,40 +285,81 @@ def make_second_encoder(name: str, cache_dir: Path | None) -> Encoder | None:
     return CachedEncoder(inner, cache_dir) if cache_dir else inner
 
 
+VECTOR_RECIPE = "body=sentences"  # how demand_vectors builds a demand's vectors from the encoder's
+
+
+def vector_space(encoder: Encoder) -> str:
+    """The name of the space demand vectors live in: the encoder and VECTOR_RECIPE. Stored vectors (the demand index)
+    and models fitted on vectors are only comparable within one space."""
+    return f"{encoder.name}|{VECTOR_RECIPE}"
+
+
 def demand_vectors(
     demands: pd.DataFrame, encoder: Encoder, config: EmbedConfig, progress: Progress | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(title, body, full) vectors row-aligned with the frame (columns NORM_TITLE, CORE_TEXT).
+    """(title, body, full) vectors row-aligned with the frame (columns NORM_TITLE, CORE_TEXT; NORM_TEXT if any).
 
-    body encodes the first `body_chars` characters of CORE_TEXT after the title; a demand with no body gets a zero
-    body row. full is the normalised mean of title and body: what clustering and similarity search use.
-    `progress` is told of every text to encode (a title per row, a body per row that has one) as "文本".
+    body is the normalised mean of the vectors of the body's sentences (need_text.body_sentences, at most
+    `body_chars` characters), each weighted by its length: the sentences duplicate detection aligns, so that with
+    the vector cache they are encoded once. Encoding costs about the same as the first `body_chars` characters
+    whole (the encoder's cost follows the characters), and each distinct sentence is encoded once per call. A demand
+    with no body gets a zero body row. full is the normalised mean of title and body: what clustering and
+    similarity search use. `progress` is told of every text to encode (a title per row, each distinct sentence) as
+    "文本".
     """
-    titles, bodies = _row_texts(demands, config)
-    present = [i for i, b in enumerate(bodies) if b]
+    titles, lists = _row_texts(demands, config)
+    texts = sorted({x for sentences in lists for x in sentences})
     if progress is not None:
-        progress.expect(len(titles) + len(present), "文本")
+        progress.expect(len(titles) + len(texts), "文本")
     title_vecs = encode_reporting(encoder, titles, progress)
     body_vecs = np.zeros_like(title_vecs)
-    if present:
-        body_vecs[present] = encode_reporting(encoder, [bodies[i] for i in present], progress)
+    if texts:
+        weights = _sentence_weights(lists, texts).tocsc()
+        for positions, vectors in encode_pieces(encoder, texts, progress):
+            part = weights[:, positions].tocsr()
+            rows = np.flatnonzero(np.diff(part.indptr))
+            body_vecs[rows] += part[rows] @ vectors
+        has_body = np.linalg.norm(body_vecs, axis=1) > 0
+        body_vecs[has_body] = _l2(body_vecs[has_body])
     return title_vecs, body_vecs, _l2(title_vecs + body_vecs)
 
 
-def _row_texts(demands: pd.DataFrame, config: EmbedConfig) -> tuple[list[str], list[str]]:
-    """Per row: the text of its title vector (the title, or its body when it has none) and its body ("" if none)."""
-    titles = demands[s.NORM_TITLE].fillna("").astype(str).tolist()
-    bodies = [
-        core[len(title) :].strip()[: config.body_chars] if core.startswith(title) else core[: config.body_chars]
-        for title, core in zip(titles, demands[s.CORE_TEXT].astype(str), strict=True)
-    ]
-    return [t or b for t, b in zip(titles, bodies, strict=True)], bodies
+def _sentence_weights(lists: list[list[str]], texts: list[str]) -> sparse.csr_matrix:
+    """(rows, texts) matrix: row r holds the length of each of its sentences at that sentence's column."""
+    column = {x: k for k, x in enumerate(texts)}
+    cols = np.fromiter((column[x] for sentences in lists for x in sentences), dtype=np.int64)
+    rows = np.repeat(np.arange(len(lists)), [len(sentences) for sentences in lists])
+    weight = np.fromiter((len(x) for sentences in lists for x in sentences), dtype=np.float32)
+    return sparse.csr_matrix((weight, (rows, cols)), shape=(len(lists), len(texts)))
+
+
+def encode_pieces(
+    encoder: Encoder, texts: Sequence[str], progress: Progress | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(positions in `texts`, their vectors) until every one of the distinct `texts` has come once, one piece in
+    memory at a time: the cache's pieces, else whole batches of the encoder (one piece for an encoder that batches
+    the whole list its own way)."""
+    if isinstance(encoder, CachedEncoder):
+        yield from encoder.pieces(texts, progress)
+        return
+    size = piece_size(encoder, _STORE_EVERY) or max(len(texts), 1)
+    for start in range(0, len(texts), size):
+        piece = np.arange(start, min(start + size, len(texts)))
+        yield piece, encode_reporting(encoder, texts[start : start + size], progress)
+
+
+def _row_texts(demands: pd.DataFrame, config: EmbedConfig) -> tuple[list[str], list[list[str]]]:
+    """Per row: the text of its title vector (the title, or the start of its body when it has none) and the
+    sentences of its body vector (none without a body)."""
+    titles, bodies = need_bodies(demands)
+    lists = [body_sentences(body, config.body_chars) for body in bodies]
+    return [t or b[: config.body_chars] for t, b in zip(titles, bodies, strict=True)], lists
 
 
 def vector_texts(demands: pd.DataFrame, config: EmbedConfig) -> tuple[list[str], list[str]]:
-    """The texts `demand_vectors` encodes, in its two calls: a title per row, then a body per row that has one."""
-    titles, bodies = _row_texts(demands, config)
-    return titles, [b for b in bodies if b]
+    """The texts `demand_vectors` encodes, in its two calls: a title per row, then each distinct body sentence."""
+    titles, lists = _row_texts(demands, config)
+    return titles, sorted({x for sentences in lists for x in sentences})
 
 
 def piece_size(encoder: Encoder, texts: int) -> int:

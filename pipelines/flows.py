@@ -43,6 +43,7 @@ from .embed import (
     make_encoder,
     make_second_encoder,
     piece_size,
+    vector_space,
     vector_texts,
 )
 from .errors import ConfigError, NingliangError, NoAcceptedRowsError
@@ -476,7 +477,7 @@ def consolidate_call(
         held.enter_context(library.exclusive_run(f"批次 {call_id}"))  # one run at a time, released if we die
         library.close_interrupted_runs()
         stored = library.demands()
-        index = library.index_entries(encoder.name, config.dedup.lsh_bands)
+        index = library.index_entries(vector_space(encoder), config.dedup.lsh_bands)
         frame = with_library(ingested.demands, stored, unindexed(stored, index))  # the rows computed afresh
         if resume_dir is not None:
             st.key = run_key(
@@ -489,7 +490,7 @@ def consolidate_call(
         rows = partition_rows(config.runner)  # 0 without Dask: each stage one call in this process
         frame = st.run("中文分词", segment_task, frame, segmenter, rows)
         vectors = st.run("句向量", embed_task, frame, encoder, config.embed, st.progress, rows)
-        query = index_entries(frame, vectors[2], encoder.name, config.dedup)
+        query = index_entries(frame, vectors[2], vector_space(encoder), config.dedup)
         decided = library.human_mappings()[s.DEMAND_ID].tolist()
         context = st.run("关联需求库", context_task, stored, index, query, decided, segmenter, encoder, config)
         asked = np.arange(len(frame) + len(context.frame)) < len(frame)
@@ -497,7 +498,7 @@ def consolidate_call(
         sentences = ReportingEncoder(encoder, st.progress, "句")  # the sentence vectors of re-post candidates
         pairs = st.run("查重", pairs_task, frame, config.dedup, vectors[2], sentences, asked, bands)
         frame = group_task(frame, pairs, config.dedup, vectors[2])
-        learned = learn_task(frame, vectors, library.human_mappings(), library, encoder.name, config)
+        learned = learn_task(frame, vectors, library.human_mappings(), library, vector_space(encoder), config)
         frame = st.run("产业映射", map_task, frame, taxonomy, encoder, config, vectors, learned, rows)
         frame = st.run("相似聚类", cluster_task, frame, vectors[2], config.cluster)
         frame, merges = continuity_task(frame, config)
@@ -517,7 +518,7 @@ def consolidate_call(
             drafts = drafts.sort_values([s.INDUSTRY_ID, s.CHAIN_ID, SCORE_RANK, s.ENTRY_ID], ignore_index=True)
         demands = flag_incomplete(demands)
         clusters = clusters_task(demands)
-        run_id = library.start_run(call_id, config_hash(config), taxonomy.version, encoder.name)
+        run_id = library.start_run(call_id, config_hash(config), taxonomy.version, vector_space(encoder))
         try:
             saved = st.run(
                 "写入需求库", library_task, library, run_id, frame, ingested.quarantine, merges, drafts, query
@@ -658,13 +659,13 @@ def remap_library(db_url: str, config: PipelineConfig, call_id: str | None = Non
         frame = st.run("中文分词", segment_task, frame, segmenter)
         vectors = st.run("句向量", embed_task, frame, encoder, config.embed, st.progress)
         decisions = library.human_mappings()
-        learned = learn_task(frame, vectors, decisions, library, encoder.name, config)
+        learned = learn_task(frame, vectors, decisions, library, vector_space(encoder), config)
         frame = st.run("产业映射", map_task, frame, taxonomy, encoder, config, vectors, learned)
         mapped = frame[frame[IN_CALL]]
         human = set(decisions[s.DEMAND_ID])
         runs, changed = {}, 0
         for call, rows in mapped.groupby(s.CALL_ID, sort=True):
-            run_id = library.start_run(str(call), config_hash(config), taxonomy.version, encoder.name)
+            run_id = library.start_run(str(call), config_hash(config), taxonomy.version, vector_space(encoder))
             saved = library.save_call(run_id, rows[[s.DEMAND_ID, s.CALL_ID, *_STORED_MAPPING]], rows.iloc[0:0])
             changed += saved["updated"]
             manifest = {"kind": "remap", "mapper": mapper_name(learned[0], config), "counts": saved}

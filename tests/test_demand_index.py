@@ -14,7 +14,7 @@ from rensa import RMinHash
 from pipelines import migrations as m
 from pipelines import schema as s
 from pipelines.dedup_candidates import band_candidates
-from pipelines.dedup_texts import need_texts
+from pipelines.need_text import need_texts
 from pipelines.demand_index import band_keys
 from pipelines.flows import consolidate_call
 from pipelines.ingest import ingest_files

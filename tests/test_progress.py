@@ -53,7 +53,7 @@ def test_use_reports_every_batch_and_gives_the_same_vectors() -> None:
     assert recorder.advanced == [2, 2, 2]
 
 
-def test_cache_reports_hits_at_once_then_the_inner_batches_and_gives_the_same_vectors(tmp_path: Path) -> None:
+def test_cache_reports_repeats_then_hits_as_read_then_the_inner_batches_and_gives_the_same_vectors(tmp_path: Path) -> None:
     inner, recorder = USEEncoder(batch_size=2), Recorder()
     runs = {}
     for name, progress in (("quiet", None), ("reported", recorder)):
@@ -62,8 +62,8 @@ def test_cache_reports_hits_at_once_then_the_inner_batches_and_gives_the_same_ve
     # USE's vectors depend on which texts share a batch, so the same batches must be made with and without progress
     assert np.array_equal(runs["quiet"], runs["reported"])
     assert np.array_equal(runs["reported"], CachedEncoder(inner, tmp_path / "reported").encode(TEXTS))  # cached
-    # 2 hits + 1 repeated text at once, then the 3 new distinct texts in USE batches of 2
-    assert recorder.advanced == [3, 2, 1]
+    # the repeated text at once, the 2 hits as they are read, then the 3 new distinct texts in USE batches of 2
+    assert recorder.advanced == [1, 2, 2, 1]
 
 
 def test_demand_vectors_announce_titles_and_bodies_and_match_without_progress() -> None:
