@@ -9,7 +9,7 @@ SQLite library and a fresh PREFECT_HOME, all in a temporary folder (the only con
 Peak memory sums the resident memory of the CLI process and all its children (the Prefect API server), sampled every
 0.1 s. The baseline, measured alone in the same script run on the same normalised texts, is segmentation (the default
 Segmenter with the taxonomy's terms, titles and bodies) plus every encoder the default config runs (the sentence
-encoder on the distinct titles and bodies, uncached; the mapper's second encoder when configured). The incremental
+encoder on the distinct titles and body sentences, uncached; the mapper's second encoder when configured). The incremental
 case is a second call of `--incremental` demands (another seed) against the N-demand library: the flow call is timed
 inside the subprocess (process start and imports excluded), and every earlier demand's ids are compared before and
 after.
@@ -203,7 +203,8 @@ def run_size(n: int, work: Path, incremental: int) -> dict:
     ]
     wall, peak = measured(cmd, env, work / "run.log")
     manifest = json.loads((work / "out" / "manifest.json").read_text(encoding="utf-8"))
-    result = {"n": n, "wall": wall, "peak_gb": peak, "stages": manifest["stage_seconds"], "baseline": base}
+    result = {"n": n, "wall": wall, "peak_gb": peak, "stages": manifest["stage_seconds"], "baseline": base,
+              "steps": manifest.get("step_seconds", {})}  # fmt: skip
     if incremental:
         second = generate(incremental, 8, work / "second.csv")
         before = library_ids(db)
@@ -237,6 +238,11 @@ def report(results: list[dict]) -> None:
     stages = list(dict.fromkeys(k for r in results for k in r["stages"]))
     print(table([[k, *(f"{r['stages'].get(k, 0):.1f}" for r in results)] for k in stages],
                 ["stage (s)", *(f"{r['n']:,}" for r in results)]))  # fmt: skip
+    steps = list(dict.fromkeys(k for r in results for k in r.get("steps", {})))
+    if steps:  # the flow's work between the stages
+        print()
+        print(table([[k, *(f"{r['steps'].get(k, 0):.1f}" for r in results)] for k in steps],
+                    ["step between stages (s)", *(f"{r['n']:,}" for r in results)]))  # fmt: skip
     print()
     rows = []
     for r in results:

@@ -6,6 +6,8 @@ rubric's minimum, or without any wording of a difficulty such as 难点 / 瓶颈
 (`completeness` in data/rubric/scoring.yaml). Pure functions over the demands frame.
 """
 
+from typing import Any
+
 import pandas as pd
 
 from . import schema as s
@@ -67,11 +69,18 @@ def flag_incomplete(demands: pd.DataFrame, rule: CompletenessRule = DEFAULT_RULE
     return demands.assign(**{c: pd.Series(v, index=demands.index) for c, v in added.items()})
 
 
-def _demand_ref(row: pd.Series) -> str:
-    ids = [f"编号 {row[s.EXTERNAL_ID]}" if str(row.get(s.EXTERNAL_ID, "") or "") else ""]
-    where = f"{row[s.SOURCE_FILE]} 第 {row[s.SOURCE_ROW]} 行" if s.SOURCE_FILE in row and s.SOURCE_ROW in row else ""
-    ids.append(where or str(row.get(s.DEMAND_ID, "")))
-    return f"《{row[s.TITLE]}》（{'，'.join(i for i in ids if i)}）"
+def _demand_refs(demands: pd.DataFrame) -> list[str]:
+    """Per demand: "《title》（编号 external id，file 第 row 行）", the demand id when the file and row are unknown."""
+    where = [""] * len(demands)
+    if s.SOURCE_FILE in demands and s.SOURCE_ROW in demands:
+        where = [f"{f} 第 {r} 行" for f, r in zip(demands[s.SOURCE_FILE], demands[s.SOURCE_ROW], strict=True)]
+    out = []
+    for title, external, place, demand in zip(
+        _text(demands, s.TITLE), _text(demands, s.EXTERNAL_ID), where, _text(demands, s.DEMAND_ID), strict=True
+    ):
+        ids = [f"编号 {external}" if external else "", place or demand]
+        out.append(f"《{title}》（{'，'.join(i for i in ids if i)}）")
+    return out
 
 
 def return_list(demands: pd.DataFrame, rule: CompletenessRule = DEFAULT_RULE) -> pd.DataFrame:
@@ -87,17 +96,22 @@ def return_list(demands: pd.DataFrame, rule: CompletenessRule = DEFAULT_RULE) ->
     read = [*RETURN_LIST_COLUMNS[:4], s.EXTERNAL_ID, s.SOURCE_FILE, s.SOURCE_ROW, s.DEMAND_ID, s.TITLE]
     narrow = todo[[c for c in dict.fromkeys(read) if c in todo] + [INCOMPLETE_REASON]].assign(_key=key)
     narrow = narrow.sort_values([c for c in (s.SOURCE_FILE, s.SOURCE_ROW, s.DEMAND_ID) if c in narrow])
-    rows = []
-    for _, members in narrow.groupby("_key", sort=False):  # members keep the file / row order
-        first = {c: next((v for v in _text(members, c) if v.strip()), "") for c in RETURN_LIST_COLUMNS[:4]}
-        records = [pd.Series(r) for r in members.to_dict("records")]
-        rows.append(
-            {
-                **first,
-                DEMAND_COUNT: len(members),
-                DEMANDS: "；".join(_demand_ref(r) for r in records),
-                MISSING: "；".join(f"《{r[s.TITLE]}》：{r[INCOMPLETE_REASON]}" for r in records),
-            }
-        )
-    out = pd.DataFrame(rows, columns=RETURN_LIST_COLUMNS)
+    key = narrow["_key"]
+
+    def per_enterprise(values: pd.Series | list[str], how: Any) -> pd.Series:  # in file / row order
+        return pd.Series(values, index=narrow.index).groupby(key, sort=False).agg(how)
+
+    out = pd.DataFrame(
+        {
+            c: per_enterprise(_text(narrow, c).replace(r"^\s*$", None, regex=True), "first")
+            for c in RETURN_LIST_COLUMNS[:4]
+        }
+    ).fillna("")  # the first non-empty value
+    refs = _demand_refs(narrow)
+    out[DEMAND_COUNT] = per_enterprise(refs, "size")
+    out[DEMANDS] = per_enterprise(refs, "；".join)
+    out[MISSING] = per_enterprise(
+        "《" + _text(narrow, s.TITLE) + "》：" + narrow[INCOMPLETE_REASON].astype(str), "；".join
+    )
+    out = out.reset_index(drop=True).reindex(columns=RETURN_LIST_COLUMNS)
     return out.sort_values([s.ENTERPRISE, s.CREDIT_CODE], kind="stable", ignore_index=True)

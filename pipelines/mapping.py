@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import schema as s
 from .embed import Encoder
+from .keywords import TITLE, KeywordIndex
 from .settings import MappingConfig
 from .taxonomy import Taxonomy
 
@@ -67,20 +68,6 @@ def build_labels(taxonomy: Taxonomy) -> list[Label]:
     return labels
 
 
-def keyword_hits(keywords: tuple[str, ...], title: str, body: str) -> list[tuple[str, str]]:
-    """(keyword, where) for each keyword found, where is 标题 or 正文; one-character keywords are ignored."""
-    hits = []
-    for kw in keywords:
-        k = kw.lower()
-        if len(k) < 2:
-            continue
-        if k in title:
-            hits.append((kw, "标题"))
-        elif k in body:
-            hits.append((kw, "正文"))
-    return hits
-
-
 @dataclass(frozen=True)
 class Similarities:
     """Per demand and label (n, labels): the combined semantic score the softmax starts from, the scope similarity
@@ -117,6 +104,8 @@ class IndustryMapper:
         self.phrase_vectors_ = self.joint_vectors(self.encoder.encode(phrases), phrases)
         self.phrase_owner_ = np.asarray(owner)
         self.industry_keywords_ = {i.id: i.keywords for i in self.taxonomy.industries}
+        lists = [label.keywords for label in labels] + list(self.industry_keywords_.values())
+        self.keyword_index_ = KeywordIndex(lists)
         industries = list(self.taxonomy.industries)
         self.industry_vectors_ = [
             self.joint_vectors(self.encoder.encode([i.name, *i.scope]), [i.name, *i.scope]) for i in industries
@@ -229,15 +218,15 @@ class IndustryMapper:
         """Label probabilities from similarity, keywords and conflict rules, with the hits and rules behind them."""
         title_l, body_l = title.lower(), core.lower()
         logits = combined / self.config.temperature
-        hits = [keyword_hits(label.keywords, title_l, body_l) for label in self.labels_]
-        ind_hits = {k: keyword_hits(v, title_l, body_l) for k, v in self.industry_keywords_.items()}
+        hits = self.keyword_index_.hits(title_l, body_l)  # a list per label, then one per industry
+        ind_hits = dict(zip(self.industry_keywords_, hits[len(self.labels_) :], strict=True))
         for j, label in enumerate(self.labels_):
-            weight = float(sum(3 if where == "标题" else 1 for _, where in hits[j]))
-            weight += 0.5 * sum(3 if where == "标题" else 1 for _, where in ind_hits.get(label.industry_id, []))
+            weight = float(sum(3 if where == TITLE else 1 for _, where in hits[j]))
+            weight += 0.5 * sum(3 if where == TITLE else 1 for _, where in ind_hits.get(label.industry_id, []))
             logits[j] += self.config.keyword_weight * math.log1p(weight)
         rule_notes, secondary = self._apply_rules(title_l, body_l, logits)
         probs = np.exp(logits - logits.max())
-        return probs / probs.sum(), hits, rule_notes, secondary
+        return probs / probs.sum(), hits[: len(self.labels_)], rule_notes, secondary
 
     def _rule_targets(self, label_id: str) -> list[int]:
         """Label indices a conflict-rule id stands for: a chain, a whole industry, or every outside prototype."""

@@ -6,7 +6,8 @@ import pytest
 
 from pipelines import schema as s
 from pipelines.embed import USEEncoder, demand_vectors
-from pipelines.mapping import IndustryMapper, build_labels, keyword_hits
+from pipelines.keywords import KeywordIndex, keyword_hits
+from pipelines.mapping import IndustryMapper, build_labels
 from pipelines.normalize import normalize_demands
 from pipelines.settings import EmbedConfig, MappingConfig, NormalizeConfig
 from pipelines.taxonomy import Taxonomy, load_taxonomy
@@ -68,6 +69,27 @@ def test_every_answer_is_valid_and_explained(mapped: pd.DataFrame, taxonomy: Tax
 
 def test_keyword_evidence_marks_title_hits() -> None:
     assert keyword_hits(("电解液", "钒", "正极"), "钒电解液制备", "正极材料") == [("电解液", "标题"), ("正极", "正文")]
+
+
+def test_the_keyword_index_finds_exactly_the_hits_of_each_list(taxonomy: Taxonomy) -> None:
+    lists = [label.keywords for label in build_labels(taxonomy)] + [i.keywords for i in taxonomy.industries]
+    index = KeywordIndex(lists)
+    texts = [
+        ("钒电池储能电解液制备", "全钒液流电池正极材料与光伏玻璃减反射膜"),
+        ("高精度数控机床主轴", "五轴联动数控系统，伺服电机与减速器国产化"),
+        ("中药配方颗粒质量标准", "白酒酿造窖池微生物监测，食品安全快速检测"),
+        ("", "碳化硅衬底外延片缺陷检测"),
+        ("无关的一句话", ""),
+    ]
+    for title, body in texts:
+        expected = [keyword_hits(keywords, title.lower(), body.lower()) for keywords in lists]
+        assert index.hits(title.lower(), body.lower()) == expected
+    assert any(hit for title, body in texts for hit in index.hits(title, body))  # the texts do hit keywords
+    overlapping = KeywordIndex([("电池", "钒电池", "电池正极"), ("池正",)])  # keywords inside keywords
+    assert overlapping.hits("钒电池正极", "") == [
+        [("电池", "标题"), ("钒电池", "标题"), ("电池正极", "标题")],
+        [("池正", "标题")],
+    ]
 
 
 def test_labels_cover_every_chain_a_no_chain_label_per_industry_and_outside(taxonomy: Taxonomy) -> None:
