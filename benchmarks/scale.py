@@ -9,10 +9,10 @@ SQLite library and a fresh PREFECT_HOME, all in a temporary folder (the only con
 Peak memory sums the resident memory of the CLI process and all its children (the Prefect API server), sampled every
 0.1 s. The baseline, measured alone in the same script run on the same normalised texts, is segmentation (the default
 Segmenter with the taxonomy's terms, titles and bodies) plus every encoder the default config runs (the sentence
-encoder on the distinct titles and body sentences, uncached; the mapper's second encoder when configured). The incremental
-case is a second call of `--incremental` demands (another seed) against the N-demand library: the flow call is timed
-inside the subprocess (process start and imports excluded), and every earlier demand's ids are compared before and
-after.
+encoder on the distinct titles and body sentences, uncached; the mapper's second encoder when configured). The
+incremental case is a second call of `--incremental` demands (another seed) against the N-demand library: the flow
+call is timed inside the subprocess (process start and imports excluded), and every earlier demand's ids are compared
+before and after.
 
 The last line is `overhead_ratio=<end-to-end s / baseline s at N> peak_rss_gb=<peak of the N run>`.
 """

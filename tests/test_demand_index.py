@@ -14,10 +14,10 @@ from rensa import RMinHash
 from pipelines import migrations as m
 from pipelines import schema as s
 from pipelines.dedup_candidates import band_candidates
-from pipelines.need_text import need_texts
 from pipelines.demand_index import band_keys
 from pipelines.flows import consolidate_call
 from pipelines.ingest import ingest_files
+from pipelines.need_text import need_texts
 from pipelines.normalize import normalize_demands
 from pipelines.sample import generate_call
 from pipelines.settings import DedupConfig, EmbedConfig, PipelineConfig

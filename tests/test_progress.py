@@ -53,7 +53,7 @@ def test_use_reports_every_batch_and_gives_the_same_vectors() -> None:
     assert recorder.advanced == [2, 2, 2]
 
 
-def test_cache_reports_repeats_then_hits_as_read_then_the_inner_batches_and_gives_the_same_vectors(tmp_path: Path) -> None:
+def test_cache_reports_repeats_then_hits_then_the_inner_batches_and_gives_the_same_vectors(tmp_path: Path) -> None:
     inner, recorder = USEEncoder(batch_size=2), Recorder()
     runs = {}
     for name, progress in (("quiet", None), ("reported", recorder)):
