@@ -58,13 +58,25 @@ def library_context(
     ids = np.array(sorted(set(ids) - set(query.ids)), dtype=object)
     rows = with_library(pd.DataFrame(columns=[s.DEMAND_ID]), stored, ids)
     rows = segment_demands(normalize_demands(rows, config.normalize), segmenter)
-    vectors = demand_vectors(rows, encoder, config.embed)
-    position = {d: i for i, d in enumerate(index.ids)}
-    at = [position.get(d, -1) for d in rows[s.DEMAND_ID]]
-    bands = np.zeros((len(rows), index.bands.shape[1]), dtype=np.uint64)
-    have = np.array([i >= 0 for i in at], dtype=bool)
-    bands[have] = index.bands[[i for i in at if i >= 0]]
-    return Context(rows, vectors, bands, found)
+    at = pd.Index(index.ids).get_indexer(rows[s.DEMAND_ID])
+    if (at < 0).any():  # not expected (see the module doc): such a context is encoded whole, without band keys
+        bands = np.zeros((len(rows), index.bands.shape[1]), dtype=np.uint64)
+        bands[at >= 0] = index.bands[at[at >= 0]]
+        return Context(rows, demand_vectors(rows, encoder, config.embed), bands, found)
+    return Context(rows, _vectors(rows, index.vectors[at], decided, encoder, config), index.bands[at], found)
+
+
+def _vectors(
+    rows: pd.DataFrame, full: np.ndarray, decided: list[str], encoder: Encoder, config: PipelineConfig
+) -> Vectors:
+    """The context's vectors: full ones as the index holds them (what the library was grouped and clustered with);
+    title and body vectors only for the demands with human decisions, the learned mapper's training rows (the call's
+    mapping reads no other earlier demand's), zero rows for the others."""
+    title, body = np.zeros_like(full), np.zeros_like(full)
+    fitted = rows[s.DEMAND_ID].isin(decided).to_numpy()
+    if fitted.any():
+        title[fitted], body[fitted], _ = demand_vectors(rows[fitted], encoder, config.embed)
+    return title, body, full
 
 
 def outside_clusters(stored: pd.DataFrame, index: IndexEntries, loaded: pd.Series) -> tuple[pd.DataFrame, np.ndarray]:

@@ -153,3 +153,41 @@ def test_erasure_drops_the_entries_it_changes_and_the_next_run_indexes_the_new_t
     with Library.open(library_url) as library:
         again = library.index_entries(encoder, bands)
         assert erased in set(again.ids) and again.copy_keys[list(again.ids).index(erased)] != old_key
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_context_takes_full_vectors_from_the_index_and_encodes_only_the_decided_demands(
+    tmp_path: Path, new_library_url: "callable"
+) -> None:
+    from pipelines.demand_index import index_entries
+    from pipelines.embed import CachedEncoder, USEEncoder, demand_vectors
+    from pipelines.library_context import library_context
+    from pipelines.segment import Segmenter, segment_demands
+    from pipelines.taxonomy import load_taxonomy
+
+    c1, c2, _ = _calls(tmp_path)
+    db = new_library_url("context")
+    _run(tmp_path, c1, "c1", db, "o1")
+    config = PipelineConfig(embed=EmbedConfig(cache_dir=tmp_path / "cache"))
+    encoder = CachedEncoder(USEEncoder(), tmp_path / "cache")
+    calls: list[int] = []
+    inner_encode = encoder.encode
+    encoder.encode = lambda texts, progress=None: calls.append(len(texts)) or inner_encode(texts, progress)  # type: ignore[method-assign]
+    segmenter = Segmenter(config.segment, load_taxonomy(config.mapping.taxonomy).terms()).fit()
+    frame = normalize_demands(ingest_files([c2], "c2", config.ingest).demands, config.normalize)
+    frame = segment_demands(frame, segmenter)
+    query = index_entries(frame, demand_vectors(frame, encoder, config.embed)[2], "q", config.dedup)
+    calls.clear()
+    with Library.open(db) as library:
+        stored = library.demands()
+        index = library.index_entries(library_encoder(library), config.dedup.lsh_bands)
+    decided = stored[s.DEMAND_ID].iloc[:3].tolist()
+    context = library_context(stored, index, query, decided, segmenter, encoder, config)
+    rows = pd.Index(index.ids).get_indexer(context.frame[s.DEMAND_ID])
+    assert len(context.frame) > 3 and (rows >= 0).all()
+    assert np.array_equal(context.vectors[2], index.vectors[rows])  # full vectors: the library's own
+    fitted = context.frame[s.DEMAND_ID].isin(decided).to_numpy()
+    title, body, _ = context.vectors
+    assert fitted.sum() == 3 and (np.linalg.norm(title[fitted], axis=1) > 0.99).all()
+    assert not title[~fitted].any() and not body[~fitted].any()  # no other earlier demand is encoded
+    assert calls and calls[0] == 3  # the titles of the three decided demands, then their body sentences only
